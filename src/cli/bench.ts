@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// bench.ts — `phoenix bench`: benchmarks that print numbers (JSON on stdout), never assert.
+//
+// vif2vif: guest A (its own process) sends frames of one size as fast as its ring allows to
+// guest B (its own process) through the backend (its own process), for --seconds. Packets/s is
+// what B received divided by A's sending time; cpu_s_per_mpkt is the backend's CPU time (user +
+// system, from /proc/<pid>/stat) per million packets delivered. `bench all` runs vif2vif at 64
+// and 1500 bytes and prints a table on stderr plus one JSON object per run on stdout.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ShmWorld } from '../sandbox/shmworld.js';
+
+export const BENCH_HELP = `phoenix bench — benchmarks (JSON on stdout)
+
+Usage:
+  phoenix bench vif2vif --size 64|1500 [--seconds S] [--json]
+  phoenix bench all [--seconds S]
+
+  --size B      frame size in bytes, 60..1514 (64 and 1500 are the reference points)
+  --seconds S   sending time per run (default 5)
+  --json        print only the JSON object (otherwise also a table on stderr)
+`;
+
+const CLK_TCK = 100;
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+}
+
+export interface Vif2VifResult {
+  bench: 'vif2vif';
+  size: number;
+  seconds: number;
+  sent: number;
+  received: number;
+  lost_or_queued: number;
+  pps: number;
+  gbps: number;
+  cpu_s_per_mpkt: number;
+  backend_cpu_s: number;
+  backend_cpu_util: number;
+}
+
+export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2VifResult> {
+  if (!(size >= 60 && size <= 1514)) throw new Error(`bench vif2vif: --size must be 60..1514, got ${size}`);
+  const world = await ShmWorld.create('phx-bench');
+  try {
+    const be = await world.startBackend();
+    const A = '00:16:3e:00:00:01';
+    const B = '00:16:3e:00:00:02';
+    const s = String(size);
+    const ga = await world.startGuest(1, A, ['--send-to', B, '--duration-s', String(seconds), '--min', s, '--max', s, '--no-scatter', '--idle-ms', '3000']);
+    const gb = await world.startGuest(2, B, ['--expect', '1000000000', '--no-verify', '--idle-ms', '1500']);
+    const cpu0 = cpuSeconds(be.pid);
+    const w0 = performance.now();
+    ga.proc.stdin!.write('go\n');
+    gb.proc.stdin!.write('go\n');
+    const da = await ga.waitEvent('done', (seconds + 60) * 1000);
+    const db = await gb.waitEvent('done', 60_000);
+    const cpu1 = cpuSeconds(be.pid);
+    const wall = (performance.now() - w0) / 1000;
+    const sent = Number(da.sent);
+    const received = (db.rx as { received: number }).received;
+    const elapsed = Number(da.elapsed_s);
+    const pps = received / elapsed;
+    const cpu = cpu1 - cpu0;
+    return {
+      bench: 'vif2vif',
+      size,
+      seconds: round(elapsed, 3),
+      sent,
+      received,
+      lost_or_queued: sent - received,
+      pps: Math.round(pps),
+      gbps: round((pps * size * 8) / 1e9, 3),
+      cpu_s_per_mpkt: round(cpu / (received / 1e6), 3),
+      backend_cpu_s: round(cpu, 3),
+      backend_cpu_util: round(cpu / wall, 3),
+    };
+  } finally {
+    await world.close();
+  }
+}
+
+const round = (x: number, d: number): number => Math.round(x * 10 ** d) / 10 ** d;
+
+export async function runBench(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      size: { type: 'string', default: '64' },
+      seconds: { type: 'string', default: '5' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const what = positionals[0];
+  if (v.help || what === undefined) {
+    process.stdout.write(BENCH_HELP);
+    return;
+  }
+  const seconds = Number(v.seconds);
+  if (what === 'vif2vif') {
+    const r = await benchVif2Vif(Number(v.size), seconds);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    if (!v.json) table([r]);
+    return;
+  }
+  if (what === 'all') {
+    const rs: Vif2VifResult[] = [];
+    for (const size of [64, 1500]) {
+      const r = await benchVif2Vif(size, seconds);
+      process.stdout.write(JSON.stringify(r) + '\n');
+      rs.push(r);
+    }
+    table(rs);
+    return;
+  }
+  throw new Error(`phoenix bench: unknown benchmark "${what}" (vif2vif, all)`);
+}
+
+function table(rs: Vif2VifResult[]): void {
+  const head = 'bench     size      pps        Gbit/s   backend CPU s/Mpkt   backend CPU util   sent-received';
+  const rows = rs.map((r) => `${r.bench.padEnd(9)} ${String(r.size).padStart(5)} ${String(r.pps).padStart(10)} ${r.gbps.toFixed(3).padStart(10)} ${r.cpu_s_per_mpkt.toFixed(3).padStart(14)} ${r.backend_cpu_util.toFixed(2).padStart(18)} ${String(r.lost_or_queued).padStart(15)}`);
+  process.stderr.write([head, ...rows].join('\n') + '\n');
+}

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+// service.ts — the netback service: discovers vifs in xenstore, owns the pool and the switch.
+//
+// Discovery is a real netback's: watch /local/domain/<self>/backend/vif and serve every
+// <frontend-domid>/<devid> the toolstack creates. Frames flow vif → switch → vif through the
+// packet pool. Guest-bound frames go to each destination's bounded RX queue; a TX pass that pushes
+// a destination over its soft bound parks the sender until the destination drains (lossless
+// under transient congestion), and a destination that takes nothing for its stall time is
+// declared stalled so it can hold nobody up (reference/xen-netif.md §3.1, XSA-392).
+import { mapShared, type SharedRegion } from '../native/index.js';
+import { L2Switch } from '../switch/l2switch.js';
+import type { Transport } from '../transport/types.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { C, countersToObject, type VifCounter } from './counters.js';
+import { FRAME_BYTES, PacketPool } from './pool.js';
+import { VifBackend, type VifHost } from './vif.js';
+
+export interface NetbackOptions {
+  transport: Transport;
+  log?: Logger;
+  /** Frames in the packet pool (default 16384 = 32 MiB). */
+  poolFrames?: number;
+  /** Put the pool in this shared-memory file (so a driver process can map it); default: private memory. */
+  poolPath?: string;
+  /** MAC aging of the switch, ms. */
+  agingMs?: number;
+  /** A vif whose guest takes no frame for this long is declared stalled (default 1000 ms). */
+  rxStallMs?: number;
+}
+
+export interface VifStatus {
+  vif: string;
+  domid: number;
+  devid: number;
+  mac: string;
+  state: number;
+  connected: boolean;
+  disabled: boolean;
+  fatalReason?: string;
+  rxQueued: number;
+  counters: Record<VifCounter, number>;
+}
+
+export class Netback implements VifHost {
+  readonly pool: PacketPool;
+  readonly switch: L2Switch;
+  readonly log: Logger;
+  private readonly vifs = new Map<string, VifBackend>();
+  private readonly byPort = new Map<number, VifBackend>();
+  private readonly dirty = new Set<VifBackend>();
+  private readonly waiters = new Map<VifBackend, Set<VifBackend>>();
+  private readonly dest = new Int32Array(256);
+  private nextPort = 1;
+  private region: SharedRegion | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly root: string;
+  private scanning: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly rxStallMs: number;
+
+  private constructor(
+    readonly transport: Transport,
+    opts: NetbackOptions,
+  ) {
+    this.log = opts.log ?? createLogger({ svc: 'netback' });
+    const frames = opts.poolFrames ?? 16384;
+    let buf: ArrayBuffer;
+    if (opts.poolPath !== undefined) {
+      this.region = mapShared(opts.poolPath, { size: frames * FRAME_BYTES, create: true });
+      buf = this.region.buffer;
+    } else buf = new ArrayBuffer(frames * FRAME_BYTES);
+    this.pool = new PacketPool(buf, frames);
+    this.switch = new L2Switch(opts.agingMs === undefined ? {} : { agingMs: opts.agingMs });
+    this.root = `/local/domain/${transport.selfDomid}/backend/vif`;
+    this.rxStallMs = opts.rxStallMs ?? 1000;
+  }
+
+  static async start(opts: NetbackOptions): Promise<Netback> {
+    const nb = new Netback(opts.transport, opts);
+    const xs = opts.transport.xenstore;
+    await xs.mkdir(nb.root).catch(() => undefined);
+    await xs.watch(nb.root, 'netback-vifs', () => nb.rescan());
+    nb.timer = setInterval(() => nb.housekeeping(), 100);
+    nb.timer.unref();
+    return nb;
+  }
+
+  /** Serialize scans: xenstore watch events can arrive in bursts. */
+  private rescan(): void {
+    this.scanning = this.scanning.then(() => this.scan()).catch((e: Error) => this.log.error({ err: e.message }, 'vif scan failed'));
+  }
+
+  private async scan(): Promise<void> {
+    if (this.closed) return;
+    const xs = this.transport.xenstore;
+    const doms = await xs.directory(this.root).catch(() => [] as string[]);
+    for (const d of doms) {
+      if (!/^[1-9][0-9]{0,4}$/.test(d)) continue;
+      const devs = await xs.directory(`${this.root}/${d}`).catch(() => [] as string[]);
+      for (const n of devs) {
+        if (!/^(0|[1-9][0-9]{0,4})$/.test(n)) continue;
+        const key = `${d}/${n}`;
+        if (this.vifs.has(key)) continue;
+        const be = `${this.root}/${d}/${n}`;
+        // Only a complete toolstack entry (state 1, frontend set) is ours to probe.
+        const state = await xs.read(`${be}/state`).catch(() => undefined);
+        const fe = await xs.read(`${be}/frontend`).catch(() => undefined);
+        if (state !== '1' || fe === undefined) continue;
+        const vif = new VifBackend(this, Number(d), Number(n), be);
+        vif.port = this.nextPort++;
+        this.vifs.set(key, vif);
+        this.byPort.set(vif.port, vif);
+        try {
+          await vif.start();
+          this.log.info({ vif: key, mac: vif.macText() }, 'vif probed; waiting for the frontend');
+        } catch (e) {
+          this.log.error({ vif: key, err: (e as Error).message }, 'vif probe failed');
+          await xs.write(`${be}/error`, `probe: ${(e as Error).message}`).catch(() => undefined);
+          this.vifs.delete(key);
+          this.byPort.delete(vif.port);
+        }
+      }
+    }
+  }
+
+  // ---- VifHost
+
+  forward(from: VifBackend, frame: number): void {
+    const n = this.switch.forward(from.port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest);
+    if (n === 0) {
+      from.counters[C.tx_no_destination]!++;
+      this.pool.release(frame);
+      return;
+    }
+    const now = performance.now();
+    for (let i = 1; i < n; i++) this.pool.retain(frame);
+    for (let i = 0; i < n; i++) {
+      const to = this.byPort.get(this.dest[i]!);
+      if (to === undefined) {
+        this.pool.release(frame);
+        continue;
+      }
+      if (to.rx.enqueue(frame, now)) {
+        this.dirty.add(to);
+        if (to.rx.congested && to !== from) this.park(from, to);
+      }
+    }
+  }
+
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const now = performance.now();
+    for (const to of this.dirty) {
+      to.rx.process(now);
+      if (!to.rx.congested) this.release(to);
+    }
+    this.dirty.clear();
+  }
+
+  linkChanged(vif: VifBackend, up: boolean): void {
+    if (up) {
+      if (!this.switch.portList.includes(vif.port)) this.switch.addPort(vif.port);
+    } else {
+      if (this.switch.portList.includes(vif.port)) this.switch.removePort(vif.port);
+      this.release(vif);
+      for (const set of this.waiters.values()) set.delete(vif);
+    }
+  }
+
+  removed(vif: VifBackend): void {
+    this.vifs.delete(vif.key);
+    this.byPort.delete(vif.port);
+    this.release(vif);
+    this.log.info({ vif: vif.key }, 'vif removed');
+  }
+
+  rxDrained(vif: VifBackend): void {
+    if (!vif.rx.congested) this.release(vif);
+  }
+
+  // ---- back-pressure
+
+  private park(sender: VifBackend, dest: VifBackend): void {
+    sender.counters[C.backpressure]!++;
+    sender.txBlocked = true;
+    let s = this.waiters.get(dest);
+    if (s === undefined) this.waiters.set(dest, (s = new Set()));
+    s.add(sender);
+  }
+
+  private release(dest: VifBackend): void {
+    const s = this.waiters.get(dest);
+    if (s === undefined || s.size === 0) return;
+    this.waiters.delete(dest);
+    for (const sender of s) sender.unblock();
+  }
+
+  private housekeeping(): void {
+    const now = performance.now();
+    for (const v of this.vifs.values()) {
+      v.rx.stallMs = this.rxStallMs;
+      if (v.rx.checkStall(now)) {
+        this.log.warn({ vif: v.key }, 'guest took no frames for the stall timeout: dropping its traffic until it posts buffers');
+        this.release(v);
+      }
+    }
+  }
+
+  // ---- status
+
+  status(): VifStatus[] {
+    return [...this.vifs.values()].map((v) => ({
+      vif: `vif${v.frontDomid}.${v.devid}`,
+      domid: v.frontDomid,
+      devid: v.devid,
+      mac: v.macText(),
+      state: v.state,
+      connected: v.connected,
+      disabled: v.disabled,
+      ...(v.fatalReason !== undefined ? { fatalReason: v.fatalReason } : {}),
+      rxQueued: v.rx.queued,
+      counters: countersToObject(v.counters),
+    }));
+  }
+
+  vif(domid: number, devid: number): VifBackend | undefined {
+    return this.vifs.get(`${domid}/${devid}`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.scanning;
+    await this.transport.xenstore.unwatch(this.root, 'netback-vifs').catch(() => undefined);
+    for (const v of this.vifs.values()) await v.close();
+    this.vifs.clear();
+    this.region?.close();
+  }
+}
