@@ -150,11 +150,12 @@ export class Netback implements VifHost {
   flush(): void {
     if (this.dirty.size === 0) return;
     const now = performance.now();
-    for (const to of this.dirty) {
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    for (const to of dirty) {
       to.rx.process(now);
       if (!to.rx.congested) this.release(to);
     }
-    this.dirty.clear();
   }
 
   linkChanged(vif: VifBackend, up: boolean): void {
@@ -197,7 +198,9 @@ export class Netback implements VifHost {
 
   private housekeeping(): void {
     const now = performance.now();
+    for (const dest of [...this.waiters.keys()]) if (!dest.rx.congested) this.release(dest);
     for (const v of this.vifs.values()) {
+      v.kick();
       v.rx.stallMs = this.rxStallMs;
       if (v.rx.checkStall(now)) {
         this.log.warn({ vif: v.key }, 'guest took no frames for the stall timeout: dropping its traffic until it posts buffers');

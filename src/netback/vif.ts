@@ -218,15 +218,29 @@ export class VifBackend {
 
   /** Run a TX pass now if none is pending; later passes go through setImmediate (fairness). */
   scheduleTx(): void {
-    if (this.txScheduled || !this.connected || this.txBlocked) return;
+    if (this.txScheduled || this.inPass || !this.connected || this.txBlocked) return;
     this.runTx();
   }
 
+  /** Safety net run by the host's timer: resume a ring that has requests nobody is serving. */
+  kick(): void {
+    if (!this.connected) return;
+    if (this.rx.queued > 0) this.onRxEvent();
+    this.scheduleTx();
+  }
+
+  private inPass = false;
   private runTx = (): void => {
     this.txScheduled = false;
     if (!this.connected || this.txBlocked || this.tx === null) return;
-    const r = this.tx.process();
-    this.host.flush();
+    this.inPass = true;
+    let r: ReturnType<TxPath['process']>;
+    try {
+      r = this.tx.process();
+      this.host.flush();
+    } finally {
+      this.inPass = false;
+    }
     if (r === 'more' && !this.txBlocked) {
       this.txScheduled = true;
       setImmediate(this.runTx);
@@ -236,11 +250,16 @@ export class VifBackend {
     }
   };
 
-  /** Let TX run again after back-pressure ends. */
+  /**
+   * Let TX run again after back-pressure ends. Always deferred: unblock() is called from inside
+   * another vif's pass, and a pass must never run inside another.
+   */
   unblock(): void {
     if (!this.txBlocked) return;
     this.txBlocked = false;
-    this.scheduleTx();
+    if (this.txScheduled || !this.connected) return;
+    this.txScheduled = true;
+    setImmediate(this.runTx);
   }
 
   /** Disable this vif for a frontend protocol violation; other vifs are untouched. */

@@ -113,8 +113,12 @@ export async function runNetfront(argv: string[]): Promise<void> {
   const sendMore = (): boolean => {
     if (dst === null) return false;
     let n = 0;
+    let timeUp = false;
     while ((durationMs !== Infinity || seq < count) && n < 256) {
-      if (durationMs !== Infinity && (seq & 1023) === 0 && performance.now() - t0 > durationMs) return false;
+      if (durationMs !== Infinity && (seq & 1023) === 0 && performance.now() - t0 > durationMs) {
+        timeUp = true;
+        break;
+      }
       const len = sizeFor(seq, min, max);
       buildFrame(frame, 0, dst, src, flow, seq, len);
       if (!nf.send(frame, 0, len)) break;
@@ -125,6 +129,7 @@ export async function runNetfront(argv: string[]): Promise<void> {
       nf.flushTx();
       lastProgress = performance.now();
     }
+    if (timeUp) return false;
     return durationMs !== Infinity ? true : seq < count;
   };
 
