@@ -14,6 +14,8 @@ Usage: phoenix serve --xenstore SOCK [options]
   --pool-frames N     packet pool frames of 2 KiB (default 16384)
   --stats-ms MS       print a JSON status line on stdout every MS milliseconds (0: never; default 0)
   --rx-stall-ms MS    a guest that takes no frame for MS is declared stalled (default 1000)
+  --spin-us US        adaptive polling: keep polling a busy ring US microseconds before sleeping
+                      on its event channel (default 50; 0 = purely event-driven)
   -h, --help          this text
 
 Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on stderr (PHOENIX_LOG=debug|info|warn|error|silent).
@@ -28,6 +30,7 @@ export async function runServe(argv: string[]): Promise<void> {
       'pool-frames': { type: 'string', default: '16384' },
       'stats-ms': { type: 'string', default: '0' },
       'rx-stall-ms': { type: 'string', default: '1000' },
+      'spin-us': { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -39,7 +42,7 @@ export async function runServe(argv: string[]): Promise<void> {
   if (v.transport !== 'shm') throw new Error(`phoenix serve: transport "${v.transport}" is not supported yet; use --transport shm`);
   const log = createLogger({ svc: 'netback' });
   const transport = await ShmTransport.connect({ xenstoreSocket: v.xenstore });
-  const nb = await Netback.start({ transport, log, poolFrames: Number(v['pool-frames']), rxStallMs: Number(v['rx-stall-ms']) });
+  const nb = await Netback.start({ transport, log, poolFrames: Number(v['pool-frames']), rxStallMs: Number(v['rx-stall-ms']), spinUs: Number(v['spin-us']) });
   log.info({ pid: process.pid, xenstore: v.xenstore }, 'netback serving');
   process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid }) + '\n');
   const statsMs = Number(v['stats-ms']);

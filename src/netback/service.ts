@@ -26,6 +26,8 @@ export interface NetbackOptions {
   agingMs?: number;
   /** A vif whose guest takes no frame for this long is declared stalled (default 1000 ms). */
   rxStallMs?: number;
+  /** Adaptive polling: keep polling a busy ring this long (µs) before sleeping on its event (default 50; 0 = pure event-driven). */
+  spinUs?: number;
 }
 
 export interface VifStatus {
@@ -57,6 +59,7 @@ export class Netback implements VifHost {
   private scanning: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly rxStallMs: number;
+  readonly spinUs: number;
 
   private constructor(
     readonly transport: Transport,
@@ -73,6 +76,7 @@ export class Netback implements VifHost {
     this.switch = new L2Switch(opts.agingMs === undefined ? {} : { agingMs: opts.agingMs });
     this.root = `/local/domain/${transport.selfDomid}/backend/vif`;
     this.rxStallMs = opts.rxStallMs ?? 1000;
+    this.spinUs = opts.spinUs ?? 50;
   }
 
   static async start(opts: NetbackOptions): Promise<Netback> {

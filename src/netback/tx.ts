@@ -83,10 +83,11 @@ export class TxPath {
 
   /**
    * One pass over the TX ring. Returns 'more' if work is left (budget or pool), 'idle' if the
-   * ring is drained (after the final check), 'fatal' if the vif must be disabled, 'paused' when
-   * the pool is empty.
+   * ring is drained and req_event is armed (the final check: the guest will notify us),
+   * 'spin' if drained but not armed (arm = false: the caller keeps polling, the guest need not
+   * notify), 'fatal' if the vif must be disabled, 'paused' when the pool is empty.
    */
-  process(): 'more' | 'idle' | 'fatal' | 'paused' {
+  process(arm = true): 'more' | 'idle' | 'spin' | 'fatal' | 'paused' {
     const ring = this.ring;
     const size = ring.sring.size;
     const reqProd = ring.readReqProd();
@@ -202,7 +203,7 @@ export class TxPath {
       this.pktOps[p] = op - op0 + 1;
     }
     ring.reqCons = cons;
-    if (nPkts === 0) return this.idleOrPaused(paused);
+    if (nPkts === 0) return paused ? 'paused' : this.drained(arm);
 
     // --- statuses, responses, forwarding
     const st = this.grants.flush();
@@ -240,15 +241,16 @@ export class TxPath {
     }
     if (paused) return 'paused';
     if (nPkts >= this.budget) return 'more';
-    return ring.finalCheckForRequests() ? 'more' : 'idle';
+    return this.drained(arm);
   }
 
   /** Set by the vif: sends the TX event to the guest. */
   notify: () => void = () => undefined;
 
-  private idleOrPaused(paused: boolean): 'idle' | 'paused' | 'more' {
-    if (paused) return 'paused';
-    return this.ring.finalCheckForRequests() ? 'more' : 'idle';
+  private drained(arm: boolean): 'idle' | 'spin' | 'more' {
+    const ring = this.ring;
+    if (!arm) return ring.unconsumed(ring.readReqProd()) !== 0 ? 'more' : 'spin';
+    return ring.finalCheckForRequests() ? 'more' : 'idle';
   }
 
   private fatal(reason: string, nPkts: number): 'fatal' {

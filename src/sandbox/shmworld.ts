@@ -15,13 +15,19 @@ import { XenstoreServer } from '../transport/xenstore/server.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const fromSource = import.meta.url.endsWith('.ts');
 
-/** How to start `phoenix <args>` as a child: from source under tap's TS loader, or the build. */
+/**
+ * How to start `phoenix <args>` as a child: from source under tap's TS loader, or the build.
+ * PHOENIX_CHILD_NODE_ARGS adds node flags to the children whose command matches
+ * PHOENIX_CHILD_MATCH (default: all), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for profiling.
+ */
 export function phoenixCommand(args: string[]): { cmd: string; args: string[] } {
+  const match = process.env.PHOENIX_CHILD_MATCH;
+  const extra = (match === undefined || args[0] === match) ? (process.env.PHOENIX_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
   if (fromSource) {
     const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a === '--enable-source-maps');
-    return { cmd: process.execPath, args: [...loader, resolve(here, '../cli/main.ts'), ...args] };
+    return { cmd: process.execPath, args: [...extra, ...loader, resolve(here, '../cli/main.ts'), ...args] };
   }
-  return { cmd: process.execPath, args: [resolve(here, '../cli/main.js'), ...args] };
+  return { cmd: process.execPath, args: [...extra, resolve(here, '../cli/main.js'), ...args] };
 }
 
 export interface ChildHandle {

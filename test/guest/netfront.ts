@@ -51,6 +51,8 @@ export class TestNetfront {
   private readonly rxGref = new Uint32Array(256);
   private readonly rxPage = new Uint32Array(256);
   private readonly txDv: DataView;
+  /** The whole domain image; pages are reached by offset (no view per packet). */
+  private readonly mem: Uint8Array;
   private readonly rxDv: DataView;
   private txCh!: EventFdChannel;
   private rxCh!: EventFdChannel;
@@ -80,6 +82,7 @@ export class TestNetfront {
     this.tx = new FrontRing(new SharedRingView(buf, dom.pageOffset(txP), NETIF_TX_SLOT));
     this.rx = new FrontRing(new SharedRingView(buf, dom.pageOffset(rxP), NETIF_RX_SLOT));
     this.txDv = this.tx.sring.dv;
+    this.mem = new Uint8Array(buf);
     this.rxDv = this.rx.sring.dv;
     this.ringPages = [txP, rxP];
   }
@@ -155,8 +158,8 @@ export class TestNetfront {
       this.rx.reqProdPvt = (this.rx.reqProdPvt + 1) >>> 0;
     }
     this.rx.pushRequests();
-    this.txCh.setHandler(() => this.poll());
-    if (split) this.rxCh.setHandler(() => this.poll());
+    this.txCh.setHandler(() => void this.poll());
+    if (split) this.rxCh.setHandler(() => void this.poll());
     await xs.write(`${this.fe}/state`, '4');
     await this.waitBackend([4]);
   }
@@ -182,16 +185,16 @@ export class TestNetfront {
     if (this.txFree.length < (split ? 2 : 1)) return false;
     const id0 = this.txFree.pop()!;
     this.txHead[id0] = 1;
-    const p0 = this.dom.pageView(this.txPage[id0]!);
+    const mem = this.mem;
     const first = split ? PAGE - pageOff : len;
-    p0.set(buf.subarray(off, off + first), pageOff);
+    copyInto(buf, off, mem, this.dom.pageOffset(this.txPage[id0]!) + pageOff, first);
     writeTxRequest(this.txDv, this.tx.sring.slotOffset(this.tx.reqProdPvt), this.txGref[id0]!, pageOff, split ? NETTXF_more_data : 0, id0, len);
     this.tx.reqProdPvt = (this.tx.reqProdPvt + 1) >>> 0;
     if (split) {
       const id1 = this.txFree.pop()!;
       this.txHead[id1] = 0;
       const rest = len - first;
-      this.dom.pageView(this.txPage[id1]!).set(buf.subarray(off + first, off + len), 0);
+      copyInto(buf, off + first, mem, this.dom.pageOffset(this.txPage[id1]!), rest);
       writeTxRequest(this.txDv, this.tx.sring.slotOffset(this.tx.reqProdPvt), this.txGref[id1]!, 0, 0, id1, rest);
       this.tx.reqProdPvt = (this.tx.reqProdPvt + 1) >>> 0;
       this.stats.multiSlot++;
@@ -204,8 +207,13 @@ export class TestNetfront {
     if (this.tx.pushRequests()) this.txCh.notify();
   }
 
-  /** Reap TX completions and RX frames; re-post RX buffers. Safe to call any time. */
-  poll(): void {
+  /**
+   * Reap TX completions and RX frames; re-post RX buffers. Safe to call any time. With arm
+   * (default) it ends with the final checks that re-enable notifications; without, the caller
+   * is polling and the backend need not notify. Returns whether anything was done.
+   */
+  poll(arm = true): boolean {
+    let any = false;
     for (;;) {
       let work = false;
       // TX responses
@@ -235,8 +243,7 @@ export class TestNetfront {
         this.rx.rspCons = (idx + 1) >>> 0;
         if (this.rxRsp.status > 0 && (this.rxRsp.flags & NETRXF_more_data) === 0 && this.rxRsp.offset + this.rxRsp.status <= PAGE) {
           this.stats.rxOk++;
-          const pg = this.dom.pageView(this.rxPage[id]!);
-          this.onFrame(pg, this.rxRsp.offset, this.rxRsp.status);
+          this.onFrame(this.mem, this.dom.pageOffset(this.rxPage[id]!) + this.rxRsp.offset, this.rxRsp.status);
         } else this.stats.rxErr++;
         writeRxRequest(this.rxDv, this.rx.sring.slotOffset(this.rx.reqProdPvt), id, this.rxGref[id]!);
         this.rx.reqProdPvt = (this.rx.reqProdPvt + 1) >>> 0;
@@ -247,7 +254,14 @@ export class TestNetfront {
         if (this.rx.pushRequests()) this.rxCh.notify();
       }
       if (freed > 0) this.onTxSpace();
-      if (!work && !this.tx.finalCheckForResponses() && !this.rx.finalCheckForResponses()) return;
+      if (work) {
+        any = true;
+        continue;
+      }
+      if (!arm) return any;
+      const txMore = this.tx.finalCheckForResponses();
+      const rxMore = this.rx.finalCheckForResponses();
+      if (!txMore && !rxMore) return any;
     }
   }
 
@@ -257,4 +271,9 @@ export class TestNetfront {
     this.dom.close();
     await this.xs.close();
   }
+}
+
+function copyInto(src: Uint8Array, so: number, dst: Uint8Array, dO: number, n: number): void {
+  if (n > 256) dst.set(src.subarray(so, so + n), dO);
+  else for (let i = 0; i < n; i++) dst[dO + i] = src[so + i]!;
 }
