@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ShmWorld } from '../sandbox/shmworld.js';
+import type { VifStatus } from '../netback/service.js';
 
 export const BENCH_HELP = `phoenix bench — benchmarks (JSON on stdout)
 
@@ -41,13 +42,16 @@ export interface Vif2VifResult {
   cpu_s_per_mpkt: number;
   backend_cpu_s: number;
   backend_cpu_util: number;
+  notifies_per_kpkt: number;
+  events_per_kpkt: number;
+  backpressure_per_kpkt: number;
 }
 
 export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2VifResult> {
   if (!(size >= 60 && size <= 1514)) throw new Error(`bench vif2vif: --size must be 60..1514, got ${size}`);
   const world = await ShmWorld.create('phx-bench');
   try {
-    const be = await world.startBackend();
+    const be = await world.startBackend(['--stats-ms', '100000']);
     const A = '00:16:3e:00:00:01';
     const B = '00:16:3e:00:00:02';
     const s = String(size);
@@ -61,6 +65,10 @@ export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2V
     const db = await gb.waitEvent('done', 60_000);
     const cpu1 = cpuSeconds(be.pid);
     const wall = (performance.now() - w0) / 1000;
+    await world.stop(be);
+    const last = be.lines.filter((l) => l.event === 'status').pop();
+    const vifs = (last?.vifs ?? []) as VifStatus[];
+    const sum = (k: 'notify_tx' | 'notify_rx' | 'events' | 'backpressure'): number => vifs.reduce((a, x) => a + x.counters[k], 0);
     const sent = Number(da.sent);
     const received = (db.rx as { received: number }).received;
     const elapsed = Number(da.elapsed_s);
@@ -78,6 +86,10 @@ export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2V
       cpu_s_per_mpkt: round(cpu / (received / 1e6), 3),
       backend_cpu_s: round(cpu, 3),
       backend_cpu_util: round(cpu / wall, 3),
+      // Event-channel traffic per packet: what adaptive polling is meant to keep low.
+      notifies_per_kpkt: round(((sum('notify_tx') + sum('notify_rx')) / received) * 1000, 2),
+      events_per_kpkt: round((sum('events') / received) * 1000, 2),
+      backpressure_per_kpkt: round((sum('backpressure') / received) * 1000, 2),
     };
   } finally {
     await world.close();

@@ -129,14 +129,17 @@ export class Netback implements VifHost {
 
   // ---- VifHost
 
+  /** A clock read once per pass (flush, housekeeping), good enough for aging and stall timing. */
+  private now = performance.now();
+
   forward(from: VifBackend, frame: number): void {
-    const n = this.switch.forward(from.port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest);
+    const now = this.now;
+    const n = this.switch.forward(from.port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest, now);
     if (n === 0) {
       from.counters[C.tx_no_destination]!++;
       this.pool.release(frame);
       return;
     }
-    const now = performance.now();
     for (let i = 1; i < n; i++) this.pool.retain(frame);
     for (let i = 0; i < n; i++) {
       const to = this.byPort.get(this.dest[i]!);
@@ -152,8 +155,8 @@ export class Netback implements VifHost {
   }
 
   flush(): void {
+    const now = (this.now = performance.now());
     if (this.dirty.size === 0) return;
-    const now = performance.now();
     const dirty = [...this.dirty];
     this.dirty.clear();
     for (const to of dirty) {
@@ -201,7 +204,7 @@ export class Netback implements VifHost {
   }
 
   private housekeeping(): void {
-    const now = performance.now();
+    const now = (this.now = performance.now());
     for (const dest of [...this.waiters.keys()]) if (!dest.rx.congested) this.release(dest);
     for (const v of this.vifs.values()) {
       v.kick();

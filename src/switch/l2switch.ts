@@ -66,11 +66,12 @@ export class L2Switch {
 
   /**
    * Decide where a frame goes. `frame[off..off+len)` must be a private copy; len ≥ 14.
-   * Writes destination ports into `out` and returns how many (0: drop).
+   * Writes destination ports into `out` and returns how many (0: drop). `nowMs` lets a caller
+   * pass a clock it already read for this batch (reading the clock per packet is not free).
    */
-  forward(ingress: number, frame: Uint8Array, off: number, len: number, out: Int32Array): number {
+  forward(ingress: number, frame: Uint8Array, off: number, len: number, out: Int32Array, nowMs?: number): number {
     if (len < 14) return 0;
-    const now = this.nowMs();
+    const now = nowMs ?? this.nowMs();
     // Learn the source unless it is a group address (I/G bit of the first octet).
     if ((frame[off + 6]! & 1) === 0) {
       const src = macAt(frame, off + 6);
