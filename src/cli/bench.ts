@@ -19,6 +19,7 @@ Usage:
 
   --size B      frame size in bytes, 60..1514 (64 and 1500 are the reference points)
   --seconds S   sending time per run (default 5)
+  --spin-us US  adaptive polling window of backend and guests (default 50; 0 = event-driven only)
   --json        print only the JSON object (otherwise also a table on stderr)
 `;
 
@@ -33,6 +34,7 @@ function cpuSeconds(pid: number): number {
 export interface Vif2VifResult {
   bench: 'vif2vif';
   size: number;
+  spin_us: number;
   seconds: number;
   sent: number;
   received: number;
@@ -47,16 +49,17 @@ export interface Vif2VifResult {
   backpressure_per_kpkt: number;
 }
 
-export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2VifResult> {
+export async function benchVif2Vif(size: number, seconds: number, spinUs = 50): Promise<Vif2VifResult> {
   if (!(size >= 60 && size <= 1514)) throw new Error(`bench vif2vif: --size must be 60..1514, got ${size}`);
   const world = await ShmWorld.create('phx-bench');
   try {
-    const be = await world.startBackend(['--stats-ms', '100000']);
+    const spin = ['--spin-us', String(spinUs)];
+    const be = await world.startBackend(['--stats-ms', '100000', ...spin]);
     const A = '00:16:3e:00:00:01';
     const B = '00:16:3e:00:00:02';
     const s = String(size);
-    const ga = await world.startGuest(1, A, ['--send-to', B, '--duration-s', String(seconds), '--min', s, '--max', s, '--no-scatter', '--no-verify', '--idle-ms', '3000']);
-    const gb = await world.startGuest(2, B, ['--expect', '1000000000', '--no-verify', '--idle-ms', '1500']);
+    const ga = await world.startGuest(1, A, ['--send-to', B, '--duration-s', String(seconds), '--min', s, '--max', s, '--no-scatter', '--no-verify', '--idle-ms', '3000', ...spin]);
+    const gb = await world.startGuest(2, B, ['--expect', '1000000000', '--no-verify', '--idle-ms', '1500', ...spin]);
     const cpu0 = cpuSeconds(be.pid);
     const w0 = performance.now();
     ga.proc.stdin!.write('go\n');
@@ -77,6 +80,7 @@ export async function benchVif2Vif(size: number, seconds: number): Promise<Vif2V
     return {
       bench: 'vif2vif',
       size,
+      spin_us: spinUs,
       seconds: round(elapsed, 3),
       sent,
       received,
@@ -106,6 +110,7 @@ export async function runBench(argv: string[]): Promise<void> {
       size: { type: 'string', default: '64' },
       seconds: { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
+      'spin-us': { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -116,7 +121,7 @@ export async function runBench(argv: string[]): Promise<void> {
   }
   const seconds = Number(v.seconds);
   if (what === 'vif2vif') {
-    const r = await benchVif2Vif(Number(v.size), seconds);
+    const r = await benchVif2Vif(Number(v.size), seconds, Number(v['spin-us']));
     process.stdout.write(JSON.stringify(r) + '\n');
     if (!v.json) table([r]);
     return;
@@ -124,7 +129,7 @@ export async function runBench(argv: string[]): Promise<void> {
   if (what === 'all') {
     const rs: Vif2VifResult[] = [];
     for (const size of [64, 1500]) {
-      const r = await benchVif2Vif(size, seconds);
+      const r = await benchVif2Vif(size, seconds, Number(v['spin-us']));
       process.stdout.write(JSON.stringify(r) + '\n');
       rs.push(r);
     }
@@ -135,7 +140,7 @@ export async function runBench(argv: string[]): Promise<void> {
 }
 
 function table(rs: Vif2VifResult[]): void {
-  const head = 'bench     size      pps        Gbit/s   backend CPU s/Mpkt   backend CPU util   sent-received';
-  const rows = rs.map((r) => `${r.bench.padEnd(9)} ${String(r.size).padStart(5)} ${String(r.pps).padStart(10)} ${r.gbps.toFixed(3).padStart(10)} ${r.cpu_s_per_mpkt.toFixed(3).padStart(14)} ${r.backend_cpu_util.toFixed(2).padStart(18)} ${String(r.lost_or_queued).padStart(15)}`);
+  const head = 'bench     size  spin      pps        Gbit/s   backend CPU s/Mpkt   backend CPU util   sent-received';
+  const rows = rs.map((r) => `${r.bench.padEnd(9)} ${String(r.size).padStart(5)} ${String(r.spin_us).padStart(5)} ${String(r.pps).padStart(8)} ${r.gbps.toFixed(3).padStart(10)} ${r.cpu_s_per_mpkt.toFixed(3).padStart(14)} ${r.backend_cpu_util.toFixed(2).padStart(18)} ${String(r.lost_or_queued).padStart(15)}`);
   process.stderr.write([head, ...rows].join('\n') + '\n');
 }
