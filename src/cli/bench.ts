@@ -19,7 +19,9 @@ Usage:
 
   --size B      frame size in bytes, 60..1514 (64 and 1500 are the reference points)
   --seconds S   sending time per run (default 5)
-  --spin-us US  adaptive polling window of backend and guests (default 50; 0 = event-driven only)
+  --spin-us US        adaptive polling window of the backend (default 50; 0 = event-driven only)
+  --guest-spin-us US  the same for the test guests (default 0: on 2 cores a spinning receiver
+                      takes the CPU the backend needs)
   --json        print only the JSON object (otherwise also a table on stderr)
 `;
 
@@ -35,6 +37,7 @@ export interface Vif2VifResult {
   bench: 'vif2vif';
   size: number;
   spin_us: number;
+  guest_spin_us: number;
   seconds: number;
   sent: number;
   received: number;
@@ -49,12 +52,12 @@ export interface Vif2VifResult {
   backpressure_per_kpkt: number;
 }
 
-export async function benchVif2Vif(size: number, seconds: number, spinUs = 50): Promise<Vif2VifResult> {
+export async function benchVif2Vif(size: number, seconds: number, spinUs = 50, guestSpinUs = 0): Promise<Vif2VifResult> {
   if (!(size >= 60 && size <= 1514)) throw new Error(`bench vif2vif: --size must be 60..1514, got ${size}`);
   const world = await ShmWorld.create('phx-bench');
   try {
-    const spin = ['--spin-us', String(spinUs)];
-    const be = await world.startBackend(['--stats-ms', '100000', ...spin]);
+    const be = await world.startBackend(['--stats-ms', '100000', '--spin-us', String(spinUs)]);
+    const spin = ['--spin-us', String(guestSpinUs)];
     const A = '00:16:3e:00:00:01';
     const B = '00:16:3e:00:00:02';
     const s = String(size);
@@ -81,6 +84,7 @@ export async function benchVif2Vif(size: number, seconds: number, spinUs = 50): 
       bench: 'vif2vif',
       size,
       spin_us: spinUs,
+      guest_spin_us: guestSpinUs,
       seconds: round(elapsed, 3),
       sent,
       received,
@@ -111,6 +115,7 @@ export async function runBench(argv: string[]): Promise<void> {
       seconds: { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
       'spin-us': { type: 'string', default: '50' },
+      'guest-spin-us': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -121,7 +126,7 @@ export async function runBench(argv: string[]): Promise<void> {
   }
   const seconds = Number(v.seconds);
   if (what === 'vif2vif') {
-    const r = await benchVif2Vif(Number(v.size), seconds, Number(v['spin-us']));
+    const r = await benchVif2Vif(Number(v.size), seconds, Number(v['spin-us']), Number(v['guest-spin-us']));
     process.stdout.write(JSON.stringify(r) + '\n');
     if (!v.json) table([r]);
     return;
@@ -129,7 +134,7 @@ export async function runBench(argv: string[]): Promise<void> {
   if (what === 'all') {
     const rs: Vif2VifResult[] = [];
     for (const size of [64, 1500]) {
-      const r = await benchVif2Vif(size, seconds, Number(v['spin-us']));
+      const r = await benchVif2Vif(size, seconds, Number(v['spin-us']), Number(v['guest-spin-us']));
       process.stdout.write(JSON.stringify(r) + '\n');
       rs.push(r);
     }

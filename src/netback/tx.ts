@@ -55,7 +55,7 @@ export interface TxSink {
 
 export class TxPath {
   /** Packets consumed per pass before yielding to other vifs. */
-  budget = 64;
+  budget = 256;
   private readonly slotBuf = new Uint8Array(NETIF_TX_SLOT);
   private readonly slotDv = new DataView(this.slotBuf.buffer);
   private readonly req = newTxRequest();
@@ -203,6 +203,7 @@ export class TxPath {
       this.pktOps[p] = op - op0 + 1;
     }
     ring.reqCons = cons;
+    this.lastPassPackets = nPkts;
     if (nPkts === 0) return paused ? 'paused' : this.drained(arm);
 
     // --- statuses, responses, forwarding
@@ -246,6 +247,14 @@ export class TxPath {
 
   /** Set by the vif: sends the TX event to the guest. */
   notify: () => void = () => undefined;
+
+  /** Packets consumed by the last pass (the caller's adaptive polling keys off it). */
+  lastPassPackets = 0;
+
+  /** The final check on its own: arm req_event, re-check; true if work arrived meanwhile. */
+  armAndCheck(): boolean {
+    return this.ring.finalCheckForRequests();
+  }
 
   private drained(arm: boolean): 'idle' | 'spin' | 'more' {
     const ring = this.ring;

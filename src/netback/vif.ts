@@ -239,17 +239,18 @@ export class VifBackend {
     if (!this.connected || this.txBlocked || this.tx === null) return;
     this.inPass = true;
     const now = performance.now();
-    // Adaptive polling: for spinUs after the last work, keep polling without arming req_event,
-    // so a busy guest need not notify us (an eventfd write per push) and we need no wake-up.
-    const arm = (now - this.lastWorkMs) * 1000 >= this.host.spinUs;
     let r: ReturnType<TxPath['process']>;
     try {
-      r = this.tx.process(arm);
+      r = this.tx.process(false);
       this.host.flush();
     } finally {
       this.inPass = false;
     }
-    if (r === 'more') this.lastWorkMs = now;
+    if (this.tx.lastPassPackets > 0) this.lastWorkMs = now;
+    // Adaptive polling: for spinUs after the last work keep polling without arming req_event,
+    // so a busy guest need not notify us (an eventfd write per push) and we need no wake-up;
+    // after that, arm and sleep on the event channel.
+    if (r === 'spin' && (now - this.lastWorkMs) * 1000 >= this.host.spinUs) r = this.tx.armAndCheck() ? 'more' : 'idle';
     if ((r === 'more' || r === 'spin') && !this.txBlocked) {
       this.txScheduled = true;
       setImmediate(this.runTx);

@@ -146,7 +146,17 @@ export async function runNetfront(argv: string[]): Promise<void> {
   await new Promise<void>((resolve) => {
     let sending = true;
     let lastWork = performance.now();
+    let spinScheduled = false;
+    // A notification means traffic: poll now and go back to spinning (without spinning: just poll).
+    if (spinMs > 0) nf.onWake = () => {
+      lastWork = performance.now();
+      if (!spinScheduled) {
+        spinScheduled = true;
+        setImmediate(tick);
+      }
+    };
     const tick = (): void => {
+      spinScheduled = false;
       const now = performance.now();
       // Adaptive polling: busy for --spin-us after the last work, then sleep on events.
       const spinning = now - lastWork < spinMs;
@@ -159,8 +169,12 @@ export async function runNetfront(argv: string[]): Promise<void> {
       const txDone = !sending && nf.stats.txOk + nf.stats.txErr >= nf.stats.txSent;
       if (txDone && got >= expect) return resolve();
       if (now - lastProgress > idleMs) return resolve();
-      if (sending || spinning) setImmediate(tick);
-      else setTimeout(tick, 20); // events drive us; this is only a safety net
+      if (sending || spinning) {
+        if (!spinScheduled) {
+          spinScheduled = true;
+          setImmediate(tick);
+        }
+      } else setTimeout(tick, 20); // events drive us; this is only a safety net
     };
     nf.onTxSpace = () => undefined;
     tick();

@@ -61,6 +61,8 @@ export class TestNetfront {
   private nextOffset = 0;
   /** Called for each received frame: a view valid only during the call. */
   onFrame: (buf: Uint8Array, off: number, len: number) => void = () => undefined;
+  /** Called when the backend notified us; by default polls (and re-arms). */
+  onWake: () => void = () => void this.poll();
   /** Called when TX slots were freed. */
   onTxSpace: () => void = () => undefined;
   readonly stats = { txSent: 0, txOk: 0, txErr: 0, rxOk: 0, rxErr: 0, multiSlot: 0 };
@@ -158,8 +160,8 @@ export class TestNetfront {
       this.rx.reqProdPvt = (this.rx.reqProdPvt + 1) >>> 0;
     }
     this.rx.pushRequests();
-    this.txCh.setHandler(() => void this.poll());
-    if (split) this.rxCh.setHandler(() => void this.poll());
+    this.txCh.setHandler(() => this.onWake());
+    if (split) this.rxCh.setHandler(() => this.onWake());
     await xs.write(`${this.fe}/state`, '4');
     await this.waitBackend([4]);
   }
