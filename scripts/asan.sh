@@ -1,6 +1,6 @@
 #!/bin/sh
 # asan.sh — builds the addon with AddressSanitizer + UBSan (cmake-js, addon/CMakeLists.txt, into
-# build-cmake/) and runs the addon tests (test/addon/, or the test files given as arguments)
+# build-cmake/) and runs the addon tests and an in-process netback test (or the test files given)
 # against that build. `make asan` calls it.
 #
 # node itself is not instrumented, so libasan is LD_PRELOADed (it must come first); children and
@@ -34,7 +34,7 @@ nm -D "$addon" | grep -q __asan_init || { echo "asan: $addon is not instrumented
 libasan=$(${CXX:-c++} -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "asan: libasan not found (${CXX:-c++} -print-file-name=libasan.so)" >&2; exit 1; }
 
-[ $# -gt 0 ] || set -- test/addon/
+[ $# -gt 0 ] || set -- test/addon/ test/netback/inprocess.test.ts
 echo "asan: testing $addon with LD_PRELOAD=$libasan"
 PHOENIX_ADDON=$addon \
 LD_PRELOAD=$libasan \
