@@ -67,6 +67,8 @@ export class RxPath {
       this.pool.release(frame);
       return false;
     }
+    // A stalled guest is alive again as soon as it has posted a buffer.
+    if (this.stalled && this.ring.readReqProd() !== this.ring.reqCons) this.stalled = false;
     if (this.stalled) {
       c[C.rx_stalled]!++;
       this.pool.release(frame);

@@ -19,7 +19,9 @@ import {
   readRxResponse,
   readTxResponse,
   writeRxRequest,
+  writeExtraInfo,
   writeTxRequest,
+  type ExtraInfo,
 } from '../../src/ring/netif.js';
 import { parseMac } from '../../src/switch/l2switch.js';
 import { ShmGuestDomain } from '../../src/transport/shm/guest.js';
@@ -27,6 +29,10 @@ import type { EventFdChannel } from '../../src/transport/shm/evtchn.js';
 import { XenstoreClient } from '../../src/transport/xenstore/client.js';
 
 const PAGE = 4096;
+
+export type RawTxSlot =
+  | { kind: 'req'; size: number; offset?: number; flags?: number; gref?: number }
+  | { kind: 'extra'; extra: Partial<ExtraInfo> & { type: number; flags: number } };
 
 export interface NetfrontOptions {
   /** Socket of xenstored for this domain (connections act as the domain). */
@@ -63,6 +69,8 @@ export class TestNetfront {
   onFrame: (buf: Uint8Array, off: number, len: number) => void = () => undefined;
   /** Called when the backend notified us; by default polls (and re-arms). */
   onWake: () => void = () => void this.poll();
+  /** Test hook: every TX response slot as it is reaped (id, status), extra slots included. */
+  onTxResponse: (id: number, status: number) => void = () => undefined;
   /** Called when TX slots were freed. */
   onTxSpace: () => void = () => undefined;
   readonly stats = { txSent: 0, txOk: 0, txErr: 0, rxOk: 0, rxErr: 0, multiSlot: 0 };
@@ -205,6 +213,59 @@ export class TestNetfront {
     return true;
   }
 
+  // ---- test-only raw access (hostile-frontend tests) ----
+
+  /**
+   * Write raw TX slots at req_prod_pvt and push them. A 'req' slot takes a free slot id (and that
+   * id's granted page unless `gref` is given); an 'extra' slot is a netif_extra_info. Returns the
+   * ids used, in order. `push: false` writes without publishing (for partial publication).
+   */
+  rawTx(slots: RawTxSlot[], opts: { push?: boolean } = {}): number[] {
+    const ids: number[] = [];
+    for (const sl of slots) {
+      const off = this.tx.sring.slotOffset(this.tx.reqProdPvt);
+      if (sl.kind === 'extra') {
+        writeExtraInfo(this.txDv, off, sl.extra);
+      } else {
+        const id = this.txFree.pop();
+        if (id === undefined) throw new Error('rawTx: no free TX slot id');
+        this.txHead[id] = 0;
+        ids.push(id);
+        writeTxRequest(this.txDv, off, sl.gref ?? this.txGref[id]!, sl.offset ?? 0, sl.flags ?? 0, id, sl.size);
+      }
+      this.tx.reqProdPvt = (this.tx.reqProdPvt + 1) >>> 0;
+    }
+    if (opts.push ?? true) this.flushTx();
+    return ids;
+  }
+
+  /** The next TX slot id rawTx will use, and its page (to put frame bytes there first). */
+  peekTxId(): number {
+    const id = this.txFree[this.txFree.length - 1];
+    if (id === undefined) throw new Error('no free TX slot id');
+    return id;
+  }
+
+  writeTxPage(id: number, offset: number, bytes: Uint8Array): void {
+    this.mem.set(bytes, this.dom.pageOffset(this.txPage[id]!) + offset);
+  }
+
+  txPageGref(id: number): number {
+    return this.txGref[id]!;
+  }
+
+  txPageNumber(id: number): number {
+    return this.txPage[id]!;
+  }
+
+  rxPageGref(id: number): number {
+    return this.rxGref[id]!;
+  }
+
+  rxPageNumber(id: number): number {
+    return this.rxPage[id]!;
+  }
+
   flushTx(): void {
     if (this.tx.pushRequests()) this.txCh.notify();
   }
@@ -224,6 +285,7 @@ export class TestNetfront {
       while (this.tx.rspCons !== txProd) {
         readTxResponse(this.txDv, this.tx.sring.slotOffset(this.tx.rspCons), this.txRsp);
         this.tx.rspCons = (this.tx.rspCons + 1) >>> 0;
+        this.onTxResponse(this.txRsp.id, this.txRsp.status);
         if (this.txRsp.status === 1) continue; // NETIF_RSP_NULL (extra slot)
         const id = this.txRsp.id & 255;
         // Count packets, not slots: the status of a packet's first slot is the packet's.
