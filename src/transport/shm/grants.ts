@@ -81,33 +81,27 @@ export class ShmGrantAccess implements GrantAccess {
   }
 
   copyFrom(gref: number, offset: number, len: number, dst: Uint8Array, dstOff: number): number {
-    const op = this.nextOp();
-    if (offset < 0 || len < 0 || offset + len > PAGE || dstOff < 0 || dstOff + len > dst.length) {
-      this.statuses[op] = GNTST_bad_copy_arg;
-      return op;
-    }
-    const at = this.resolve(gref, false);
-    if (at < 0) {
-      this.statuses[op] = at;
-      return op;
-    }
-    copyFast(this.img.u8, this.mem32, at + offset, dst, this.words(dst), dstOff, len);
-    this.statuses[op] = GNTST_okay;
-    return op;
+    return this.copy(false, gref, offset, len, dst, dstOff);
   }
 
   copyTo(src: Uint8Array, srcOff: number, gref: number, offset: number, len: number): number {
+    return this.copy(true, gref, offset, len, src, srcOff);
+  }
+
+  /** One GNTTABOP_copy segment between a granted page and local memory; toGuest picks the direction. */
+  private copy(toGuest: boolean, gref: number, offset: number, len: number, local: Uint8Array, localOff: number): number {
     const op = this.nextOp();
-    if (offset < 0 || len < 0 || offset + len > PAGE || srcOff < 0 || srcOff + len > src.length) {
+    if (offset < 0 || len < 0 || offset + len > PAGE || localOff < 0 || localOff + len > local.length) {
       this.statuses[op] = GNTST_bad_copy_arg;
       return op;
     }
-    const at = this.resolve(gref, true);
+    const at = this.resolve(gref, toGuest);
     if (at < 0) {
       this.statuses[op] = at;
       return op;
     }
-    copyFast(src, this.words(src), srcOff, this.img.u8, this.mem32, at + offset, len);
+    if (toGuest) copyFast(local, this.words(local), localOff, this.img.u8, this.mem32, at + offset, len);
+    else copyFast(this.img.u8, this.mem32, at + offset, local, this.words(local), localOff, len);
     this.statuses[op] = GNTST_okay;
     return op;
   }
