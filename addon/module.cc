@@ -10,6 +10,10 @@ namespace phoenix {
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitEventFd(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
+void InitGntDev(Napi::Env env, Napi::Object exports);  // xen
+void InitEvtChn(Napi::Env env, Napi::Object exports);  // xen
+void InitTun(Napi::Env env, Napi::Object exports);  // xen test harness: TAP port (tun.cc)
+void InitXsk(Napi::Env env, Napi::Object exports);  // af_xdp (xsk.cc, xdp_prog.cc)
 }  // namespace phoenix
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -17,6 +21,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   phoenix::InitShm(env, exports);
   phoenix::InitEventFd(env, exports);
   phoenix::InitProcess(env, exports);
+  phoenix::InitGntDev(env, exports);
+  phoenix::InitEvtChn(env, exports);
+  phoenix::InitTun(env, exports);
+  phoenix::InitXsk(env, exports);
   return exports;
 }
 

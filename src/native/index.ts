@@ -40,6 +40,46 @@ export interface NativeExitWatcher {
   unref(): void;
 }
 
+/** /dev/xen/gntdev as the addon returns it (addon/gntdev.cc). */
+export interface NativeGntDev {
+  readonly fd: number; // -1 once closed
+  /** Maps refs.length pages granted by domid; an external ArrayBuffer unmapped by unmap() or its finaliser. */
+  map(domid: number, refs: Uint32Array, writable: boolean): ArrayBuffer;
+  /** Detach + munmap + IOCTL_GNTDEV_UNMAP_GRANT_REF; false if the buffer is not a live mapping of ours. */
+  unmap(buffer: ArrayBuffer): boolean;
+  /** One IOCTL_GNTDEV_GRANT_COPY over `count` 24-byte segments (see transport/xen/copy.ts); 0 or an errno. */
+  copy(segs: Uint8Array, count: number, buffers: ArrayBuffer[]): number;
+  close(): void;
+}
+/** /dev/xen/evtchn as the addon returns it (addon/evtchn.cc). */
+export interface NativeEvtChn {
+  readonly fd: number; // -1 once closed
+  restrictDomid(domid: number): number;
+  bindInterdomain(domid: number, remotePort: number): number;
+  unbind(port: number): number;
+  notify(port: number): number;
+  unmask(port: number): void;
+  watch(cb: (ports: Uint32Array, overflow: boolean) => void): void;
+  unwatch(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+/** A TAP interface as the addon returns it (addon/tun.cc). */
+export interface NativeTap {
+  readonly fd: number; // -1 once closed
+  readonly name: string;
+  /** One frame into buf[off, off+max): its length, or -errno (-EAGAIN: none queued). */
+  read(buf: Uint8Array, off: number, max: number): number;
+  /** One frame from buf[off, off+len): 0, or an errno (EAGAIN: queue full, EIO: link down). */
+  write(buf: Uint8Array, off: number, len: number): number;
+  /** cb() on Node's loop while frames are waiting (level triggered). */
+  watch(cb: () => void): void;
+  unwatch(): void;
+  close(): void;
+}
+
 /** The raw shape of the addon's exports. Extended as parts are added. */
 export interface NativeAddon {
   abiVersion: number;
@@ -52,6 +92,10 @@ export interface NativeAddon {
   ExitWatcher: new (pid: number, cb: () => void) => NativeExitWatcher;
   pidfdGetFd(pid: number, targetFd: number): number;
   closeFd(fd: number): void;
+  // xen (addon/gntdev.cc, addon/evtchn.cc)
+  GntDev: new (path?: string) => NativeGntDev;
+  EvtChn: new (path?: string) => NativeEvtChn;
+  Tap: new (name?: string, path?: string) => NativeTap;
 }
 
 function findRoot(): string {
@@ -272,6 +316,275 @@ export function pidfdGetFd(pid: number, targetFd: number): number {
 /** close(2) a raw fd. */
 export function closeFd(fd: number): void {
   native.closeFd(checkInt('fd', fd, 0));
+}
+
+// ---- xen -----------------------------------------------------------------------------------
+// /dev/xen/gntdev and /dev/xen/evtchn (reference/xen-netif.md §2.7). Opening either on a machine
+// without Xen throws ENOENT with the fix ("run in a Xen dom0/driver domain; modprobe ...").
+
+export const XEN_GNTDEV_PATH = '/dev/xen/gntdev';
+export const XEN_EVTCHN_PATH = '/dev/xen/evtchn';
+/** Highest domid a real domain can have (DOMID_FIRST_RESERVED - 1). */
+export const XEN_MAX_DOMID = 0x7fef;
+
+function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path === '') throw argError('ERR_INVALID_ARG_TYPE', 'The "path" argument must be a non-empty string');
+  return path;
+}
+
+function checkDomid(domid: unknown): number {
+  const d = checkInt('domid', domid, 0);
+  if (d > XEN_MAX_DOMID) throw argError('ERR_OUT_OF_RANGE', `The value of "domid" is out of range. It must be <= ${XEN_MAX_DOMID}. Received ${d}`, true);
+  return d;
+}
+
+function checkPort(port: unknown): number {
+  const p = checkInt('port', port, 1);
+  if (p > 0xfffffffe) throw argError('ERR_OUT_OF_RANGE', `The value of "port" is out of range. Received ${p}`, true);
+  return p;
+}
+
+/** Open the grant device (default /dev/xen/gntdev). */
+export function openGntDev(path: string = XEN_GNTDEV_PATH): NativeGntDev {
+  return new native.GntDev(checkPath(path));
+}
+
+/** Map `refs` (grant references of domain `domid`) as one contiguous run of 4 KiB pages. */
+export function mapGrants(dev: NativeGntDev, domid: number, refs: readonly number[], writable: boolean): ArrayBuffer {
+  checkDomid(domid);
+  if (!Array.isArray(refs) || refs.length === 0 || refs.length > 1024) throw argError('ERR_OUT_OF_RANGE', 'mapGrants: between 1 and 1024 grant refs', true);
+  const arr = new Uint32Array(refs.length);
+  refs.forEach((r, i) => {
+    if (!Number.isInteger(r) || r < 0 || r > 0xffffffff) throw argError('ERR_OUT_OF_RANGE', `mapGrants: bad grant ref ${String(r)}`, true);
+    arr[i] = r;
+  });
+  return dev.map(domid, arr, writable === true);
+}
+
+/** An event-channel device fd, optionally restricted to binding ports of one domain. */
+export function openEvtChn(opts: { path?: string; restrictDomid?: number } = {}): NativeEvtChn {
+  const dev = new native.EvtChn(checkPath(opts.path ?? XEN_EVTCHN_PATH));
+  if (opts.restrictDomid !== undefined) {
+    try {
+      dev.restrictDomid(checkDomid(opts.restrictDomid));
+    } catch (e) {
+      dev.close();
+      throw e;
+    }
+  }
+  return dev;
+}
+
+/** Validated bind: returns the local port. */
+export function bindInterdomain(dev: NativeEvtChn, domid: number, remotePort: number): number {
+  return dev.bindInterdomain(checkDomid(domid), checkPort(remotePort));
+}
+
+/** Open (or create) TAP interface `name` ('' lets the kernel pick tapN). Needs CAP_NET_ADMIN and the tun module. */
+export function openTap(name = '', path = '/dev/net/tun'): NativeTap {
+  if (typeof name !== 'string' || name.length > 15) throw argError('ERR_INVALID_ARG_VALUE', `openTap: bad interface name ${JSON.stringify(name)}`);
+  return new native.Tap(name, checkPath(path));
+}
+
+// ---- af_xdp --------------------------------------------------------------------------------
+// An AF_XDP socket over the packet pool (addon/xsk.cc) and the XDP program that steers its
+// queue to it (addon/xdp_prog.cc). The rings arrive as ArrayBuffers over their kernel mappings;
+// src/xsk/ drives them with plain loads and stores. Native calls on the data path: kick() once
+// per batch, watch() to sleep. Errors carry code/errno/syscall and the fix (xskCapability()
+// lists what is missing before anything is tried).
+
+/** One XSK ring's mapping: byte offsets of the producer, consumer and flags words and of the descriptors. */
+export interface XskRingMap {
+  readonly buffer: ArrayBuffer;
+  readonly size: number;
+  readonly producer: number;
+  readonly consumer: number;
+  readonly flags: number;
+  readonly desc: number;
+}
+export interface NativeXskSocket {
+  readonly fd: number; // -1 once closed
+  readonly ifindex: number;
+  readonly queue: number;
+  readonly zeroCopy: boolean;
+  readonly xdpMode: 'native' | 'generic' | 'none';
+  readonly xdpFallback: string;
+  readonly progId: number;
+  readonly txBudget: number;
+  readonly closed: boolean;
+  readonly watching: boolean;
+  readonly rings: { fill: XskRingMap; completion: XskRingMap; rx?: XskRingMap; tx?: XskRingMap };
+  kick(what: number): number;
+  stats(out: Float64Array): Float64Array;
+  watch(events: number, cb: (events: number) => void): void;
+  unwatch(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+interface NativeXskOptions {
+  ifname: string;
+  umem: ArrayBuffer;
+  netns?: string;
+  queue: number;
+  frames: number;
+  frameSize: number;
+  headroom: number;
+  fillSize: number;
+  completionSize: number;
+  rxSize: number;
+  txSize: number;
+  zeroCopy: number;
+  xdp: number;
+  txBudget: number;
+}
+// Declaration merging: the af_xdp exports join the addon's shape declared above.
+export interface NativeAddon {
+  XskSocket: new (opts: NativeXskOptions) => NativeXskSocket;
+  xsk: {
+    libbpf: boolean;
+    buildHint: string;
+    xdpModes: Record<XdpMode, number>;
+    zeroCopyModes: Record<ZeroCopyMode, number>;
+    needWakeup: number;
+  };
+}
+
+/** auto: native (driver) XDP, generic (SKB) if the driver has none; none: attach no program (TX-only, or steered by someone else). */
+export type XdpMode = 'auto' | 'native' | 'generic' | 'none';
+/** auto: the kernel tries zero-copy and falls back to copy; force: zero-copy or fail (EOPNOTSUPP on veth); never: copy. */
+export type ZeroCopyMode = 'auto' | 'force' | 'never';
+
+export interface XskOptions {
+  ifname: string;
+  /** Queue (channel) index on the interface; default 0. */
+  queue?: number;
+  /** The UMEM: the packet pool's ArrayBuffer from mapShared (page-aligned); frame i at i*frameSize. */
+  umem: ArrayBuffer;
+  /** Frames registered (default: as many as the buffer holds). */
+  frames?: number;
+  /** Chunk size: 2048 (default) or 4096. */
+  frameSize?: number;
+  /** UMEM headroom before each received frame's XDP headroom; default 0. */
+  headroom?: number;
+  /** Powers of two. Fill ≥ 8192 here (reference/performance.md: smaller fill rings drop frames when the VM loses CPU). */
+  fillSize?: number;
+  completionSize?: number;
+  /** 0 = no RX ring (TX-only socket, then xdp must be 'none'). Default 2048. */
+  rxSize?: number;
+  /** 0 = no TX ring. Default 2048. */
+  txSize?: number;
+  zeroCopy?: ZeroCopyMode;
+  xdp?: XdpMode;
+  /** A network namespace name (/run/netns/NAME) or path: the interface is looked up and bound there. */
+  netns?: string;
+  /** Descriptors one copy-mode kick may send (Linux ≥ 6.17; default: the TX ring size). */
+  txBudget?: number;
+}
+
+/** kick() bits: transmit what the TX ring holds (sendto); wake RX / fill processing (recvfrom). */
+export const XSK_KICK_TX = 1;
+export const XSK_KICK_RX = 2;
+/** watch() events (libuv's): readable = the RX ring has descriptors; writable = the TX ring has room. */
+export const XSK_POLL_IN = 1;
+export const XSK_POLL_OUT = 2;
+/** The flags word's XDP_RING_NEED_WAKEUP bit. */
+export const XSK_RING_NEED_WAKEUP = 1;
+/** Minimum fill ring on this kind of machine (reference/performance.md). */
+export const XSK_MIN_FILL = 8192;
+/** Slots of the stats() array: XDP_STATISTICS in kernel order, then kicks that met a device drop (EBUSY). */
+export const XSK_STAT_NAMES = [
+  'rx_dropped',
+  'rx_invalid_descs',
+  'tx_invalid_descs',
+  'rx_ring_full',
+  'rx_fill_ring_empty_descs',
+  'tx_ring_empty_descs',
+  'tx_busy_drops',
+] as const;
+export type XskStatName = (typeof XSK_STAT_NAMES)[number];
+
+function powerOfTwo(name: string, v: number | undefined, def: number, allowZero: boolean): number {
+  if (v === undefined) return def;
+  const n = checkInt(name, v, allowZero ? 0 : 1);
+  if (n !== 0 && (n & (n - 1)) !== 0) throw argError('ERR_OUT_OF_RANGE', `The value of "${name}" must be a power of two. Received ${n}`, true);
+  return n;
+}
+
+/** Open an AF_XDP socket with `umem` as its UMEM and (unless xdp 'none') steer the queue to it. */
+export function openXsk(opts: XskOptions): NativeXskSocket {
+  if (typeof opts !== 'object' || opts === null) throw argError('ERR_INVALID_ARG_TYPE', 'The "opts" argument must be an object');
+  if (typeof opts.ifname !== 'string' || opts.ifname === '' || opts.ifname.length >= 16) {
+    throw argError('ERR_INVALID_ARG_VALUE', `openXsk: ifname must be an interface name (1..15 characters), got ${String(opts.ifname)}`);
+  }
+  if (!(opts.umem instanceof ArrayBuffer)) throw argError('ERR_INVALID_ARG_TYPE', 'openXsk: umem must be the ArrayBuffer of a mapShared() region');
+  const x = native.xsk;
+  const zeroCopy = opts.zeroCopy ?? 'auto';
+  const xdp = opts.xdp ?? 'auto';
+  if (!(zeroCopy in x.zeroCopyModes)) throw argError('ERR_INVALID_ARG_VALUE', `openXsk: zeroCopy must be auto, force or never, got ${String(zeroCopy)}`);
+  if (!(xdp in x.xdpModes)) throw argError('ERR_INVALID_ARG_VALUE', `openXsk: xdp must be auto, native, generic or none, got ${String(xdp)}`);
+  const n: NativeXskOptions = {
+    ifname: opts.ifname,
+    umem: opts.umem,
+    queue: opts.queue === undefined ? 0 : checkInt('queue', opts.queue, 0),
+    frames: opts.frames === undefined ? 0 : checkInt('frames', opts.frames, 1),
+    frameSize: powerOfTwo('frameSize', opts.frameSize, 2048, false),
+    headroom: opts.headroom === undefined ? 0 : checkInt('headroom', opts.headroom, 0),
+    fillSize: powerOfTwo('fillSize', opts.fillSize, XSK_MIN_FILL, false),
+    completionSize: powerOfTwo('completionSize', opts.completionSize, 2048, false),
+    rxSize: powerOfTwo('rxSize', opts.rxSize, 2048, true),
+    txSize: powerOfTwo('txSize', opts.txSize, 2048, true),
+    zeroCopy: x.zeroCopyModes[zeroCopy],
+    xdp: x.xdpModes[xdp],
+    txBudget: opts.txBudget === undefined ? 0 : checkInt('txBudget', opts.txBudget, 32),
+  };
+  if (opts.netns !== undefined) {
+    if (typeof opts.netns !== 'string' || opts.netns === '') throw argError('ERR_INVALID_ARG_TYPE', 'openXsk: netns must be a namespace name or path');
+    n.netns = opts.netns.includes('/') ? opts.netns : `/run/netns/${opts.netns}`;
+  }
+  return new native.XskSocket(n);
+}
+
+// Effective capabilities this process holds (CapEff in /proc/self/status), by bit number.
+const CAP_NET_ADMIN = 12;
+const CAP_NET_RAW = 13;
+const CAP_SYS_ADMIN = 21;
+const CAP_BPF = 39;
+function hasCap(bit: number): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(bit)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What stands between this process and an AF_XDP socket with an XDP program, each with its fix:
+ * the addon, libbpf at build time, privileges, kernel support. Empty `problems` = go ahead.
+ */
+export function xskCapability(): { ok: boolean; problems: string[] } {
+  const problems: string[] = [];
+  if (loadError !== undefined) {
+    problems.push(`addon: ${loadError.message}`);
+    return { ok: false, problems };
+  }
+  if (!native.xsk.libbpf) problems.push(`libbpf: ${native.xsk.buildHint}`);
+  const missing = [
+    [CAP_NET_RAW, 'CAP_NET_RAW'],
+    [CAP_NET_ADMIN, 'CAP_NET_ADMIN'],
+  ].filter(([bit]) => !hasCap(bit as number));
+  if (!hasCap(CAP_BPF) && !hasCap(CAP_SYS_ADMIN)) missing.push([CAP_BPF, 'CAP_BPF']);
+  if (missing.length > 0) {
+    problems.push(
+      `privileges: AF_XDP and XDP programs need ${missing.map(([, name]) => name).join(', ')}: run as root ` +
+        '(tests: sudo), or `setcap cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock+ep $(command -v node)`',
+    );
+  }
+  if (!existsSync('/proc/sys/net/core/bpf_jit_enable') && !existsSync('/proc/sys/kernel/unprivileged_bpf_disabled')) {
+    problems.push('kernel: no BPF support visible in /proc/sys: use a kernel with CONFIG_BPF_SYSCALL and CONFIG_XDP_SOCKETS (Linux >= 5.9)');
+  }
+  return { ok: problems.length === 0, problems };
 }
 
 // ---- capabilities --------------------------------------------------------------------------
