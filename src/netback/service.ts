@@ -30,6 +30,19 @@ export interface NetbackOptions {
   spinUs?: number;
 }
 
+/**
+ * A switch port that is not a vif (an uplink to a driver, src/driver/uplink.ts). attachPort()
+ * numbers it and adds it to the switch; the switch then hands it frames with deliver().
+ */
+export interface Port {
+  /** Switch port number; set by Netback.attachPort. */
+  port: number;
+  /** Take one reference to `frame` (the port releases it when done with it); false if it dropped the frame (the port counts why). */
+  deliver(frame: number): boolean;
+  /** End of a forwarding batch: publish what deliver() queued. */
+  flush(): void;
+}
+
 export interface VifStatus {
   vif: string;
   domid: number;
@@ -49,6 +62,8 @@ export class Netback implements VifHost {
   readonly log: Logger;
   private readonly vifs = new Map<string, VifBackend>();
   private readonly byPort = new Map<number, VifBackend>();
+  private readonly ports = new Map<number, Port>();
+  private readonly dirtyPorts = new Set<Port>();
   private readonly dirty = new Set<VifBackend>();
   private readonly waiters = new Map<VifBackend, Set<VifBackend>>();
   private readonly dest = new Int32Array(256);
@@ -83,10 +98,32 @@ export class Netback implements VifHost {
     const nb = new Netback(opts.transport, opts);
     const xs = opts.transport.xenstore;
     await xs.mkdir(nb.root).catch(() => undefined);
-    await xs.watch(nb.root, 'netback-vifs', () => nb.rescan());
+    await xs.watch(nb.root, 'netback-vifs', (path) => nb.onBackendTree(path));
     nb.timer = setInterval(() => nb.housekeeping(), 100);
     nb.timer.unref();
     return nb;
+  }
+
+  /**
+   * Something under the backend tree changed. A vif's own `state` goes to that vif (the toolstack
+   * closes a device by writing Closing there); a device we do not serve (any more) that the
+   * toolstack closes is answered Closed, so `xl destroy` never waits for us. Then rescan.
+   */
+  private onBackendTree(path: string): void {
+    const m = /^\/local\/domain\/\d+\/backend\/vif\/(\d+)\/(\d+)\/state$/.exec(path);
+    if (m !== null && path.startsWith(`${this.root}/`)) {
+      const vif = this.vifs.get(`${m[1]}/${m[2]}`);
+      const xs = this.transport.xenstore;
+      if (vif !== undefined) void vif.onBackendState();
+      else {
+        void xs
+          .transaction(async (tx) => {
+            if ((await xs.read(path, tx)) === '5') await xs.write(path, '6', tx);
+          })
+          .catch(() => undefined);
+      }
+    }
+    this.rescan();
   }
 
   /** Serialize scans: xenstore watch events can arrive in bursts. */
@@ -133,29 +170,68 @@ export class Netback implements VifHost {
   private now = performance.now();
 
   forward(from: VifBackend, frame: number): void {
+    if (this.route(from.port, from, frame) === 0) from.counters[C.tx_no_destination]!++;
+  }
+
+  /**
+   * A frame from a non-vif port (an uplink's RX) into the switch; ownership passes here. Returns
+   * the number of destinations (0: no destination, the frame was released). Call flush() after a batch.
+   */
+  ingress(from: Port, frame: number): number {
+    return this.route(from.port, null, frame);
+  }
+
+  /** Switch a frame from `port` to its destinations; `sender` (a vif) is parked if a destination is congested. */
+  private route(port: number, sender: VifBackend | null, frame: number): number {
     const now = this.now;
-    const n = this.switch.forward(from.port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest, now);
+    const n = this.switch.forward(port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest, now);
     if (n === 0) {
-      from.counters[C.tx_no_destination]!++;
       this.pool.release(frame);
-      return;
+      return 0;
     }
     for (let i = 1; i < n; i++) this.pool.retain(frame);
     for (let i = 0; i < n; i++) {
-      const to = this.byPort.get(this.dest[i]!);
+      const d = this.dest[i]!;
+      const to = this.byPort.get(d);
       if (to === undefined) {
-        this.pool.release(frame);
+        const p = this.ports.get(d);
+        if (p === undefined) this.pool.release(frame);
+        else {
+          p.deliver(frame);
+          this.dirtyPorts.add(p);
+        }
         continue;
       }
       if (to.rx.enqueue(frame, now)) {
         this.dirty.add(to);
-        if (to.rx.congested && to !== from) this.park(from, to);
+        if (sender !== null && to.rx.congested && to !== sender) this.park(sender, to);
       }
     }
+    return n;
+  }
+
+  /** Add a non-vif port (an uplink) to the switch; sets p.port. */
+  attachPort(p: Port): void {
+    p.port = this.nextPort++;
+    this.ports.set(p.port, p);
+    this.switch.addPort(p.port);
+  }
+
+  /** Remove a port added with attachPort (its learned MACs are forgotten). */
+  detachPort(p: Port): void {
+    if (this.ports.get(p.port) !== p) return;
+    this.switch.removePort(p.port);
+    this.ports.delete(p.port);
+    this.dirtyPorts.delete(p);
   }
 
   flush(): void {
     const now = (this.now = performance.now());
+    if (this.dirtyPorts.size !== 0) {
+      const ports = [...this.dirtyPorts];
+      this.dirtyPorts.clear();
+      for (const p of ports) p.flush();
+    }
     if (this.dirty.size === 0) return;
     const dirty = [...this.dirty];
     this.dirty.clear();

@@ -28,14 +28,15 @@ export interface Host {
   close(): Promise<void>;
 }
 
-export async function startHost(opts: { poolFrames?: number; rxStallMs?: number } = {}): Promise<Host> {
+/** poolPath: put the packet pool in that shared file (so a driver process can map it; the caller removes it). */
+export async function startHost(opts: { poolFrames?: number; rxStallMs?: number; poolPath?: string } = {}): Promise<Host> {
   const runDir = mkdtempSync(join('/dev/shm', 'phx-tap-'));
   const socket = join(runDir, 'xs.sock');
   const server = await XenstoreServer.start({ socketPath: socket });
   const xs0 = await XenstoreClient.connect(socket);
   const transport = await ShmTransport.connect({ xenstoreSocket: socket });
   const log = memoryLogger();
-  const nb = await Netback.start({ transport, log, poolFrames: opts.poolFrames ?? 4096, ...(opts.rxStallMs !== undefined ? { rxStallMs: opts.rxStallMs } : {}) });
+  const nb = await Netback.start({ transport, log, poolFrames: opts.poolFrames ?? 4096, ...(opts.rxStallMs !== undefined ? { rxStallMs: opts.rxStallMs } : {}), ...(opts.poolPath !== undefined ? { poolPath: opts.poolPath } : {}) });
   const fronts: TestNetfront[] = [];
   const prepareGuest = async (domid: number, mac: string): Promise<{ guestSocket: string; memPath: string }> => {
     const memPath = join(runDir, `dom${domid}`);
