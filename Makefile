@@ -1,5 +1,5 @@
 # phoenix-netback — every target does its own set-up (Debian packages, npm ci, the addon build).
-.PHONY: all setup build test demo bench asan clean
+.PHONY: all setup build test demo bench asan clean test-xen
 
 all: build
 
@@ -19,6 +19,10 @@ bench: setup
 
 asan: setup
 	sh scripts/asan.sh
+
+# Real Xen under QEMU (Debian's Xen 4.17 + kernel, cached in /var/cache/phoenix-xen): test/xen/run.ts
+test-xen: setup
+	node dist/test/xen/run.js
 
 clean:
 	rm -rf build build-cmake dist .tap coverage

@@ -5,7 +5,11 @@
 // and InitWait; on frontend Initialised/Connected read and validate its keys, map both rings,
 // check req_prod − rsp_prod ≤ ring size, attach at the current rsp_prod (so a reconnect or a
 // restarted backend resumes), bind the event channel(s), go Connected. Frontend Closing →
-// disconnect → Closing → Closed; frontend Closed with online=0, or Unknown, → the vif is gone.
+// disconnect → Closing → Closed; frontend Closed with online=0, or Unknown, → Closed, the vif is
+// gone. The toolstack closes a device by writing *our* state = Closing (libxl on `xl destroy`,
+// then it waits up to 10 s for Closed): onBackendState() answers Closed at once. Our state is
+// written only while the backend node exists (as Linux's xenbus_switch_state), so a late write
+// never recreates a node the toolstack has removed.
 //
 // A fatal frontend error (tx.ts, rx.ts) disables this vif only: a logged reason, the `fatal`
 // counter, an `error` node, state Closing. Nothing thrown by a guest's input leaves this file.
@@ -108,7 +112,28 @@ export class VifBackend {
 
   private async setState(s: number): Promise<void> {
     this.state = s;
-    await this.xs.write(`${this.be}/state`, String(s)).catch((e: Error) => this.log.warn({ err: e.message }, 'cannot write backend state'));
+    const path = `${this.be}/state`;
+    await this.xs
+      .transaction(async (tx) => {
+        if ((await this.xs.read(path, tx)) !== undefined) await this.xs.write(path, String(s), tx);
+      })
+      .catch((e: Error) => this.log.warn({ err: e.message }, 'cannot write backend state'));
+  }
+
+  /**
+   * The backend's own `state` node changed (the service watches the whole backend tree): Closing
+   * written by the toolstack means "close this device" — answer Closed; a removed node means the
+   * toolstack is done with the device.
+   */
+  async onBackendState(): Promise<void> {
+    if (this.gone) return;
+    const v = await this.xs.read(`${this.be}/state`).catch(() => undefined);
+    if (v === undefined) {
+      await this.remove('backend node removed by the toolstack');
+    } else if (v === String(XenbusState.Closing) && this.state !== XenbusState.Closing && this.state !== XenbusState.Closed) {
+      this.disconnect('toolstack closing the device');
+      await this.setState(XenbusState.Closed);
+    }
   }
 
   private async onFrontendState(): Promise<void> {
@@ -142,6 +167,7 @@ export class VifBackend {
       }
       case XenbusState.Unknown:
         this.disconnect('frontend vanished (state Unknown)');
+        await this.setState(XenbusState.Closed);
         await this.remove('frontend state Unknown');
         return;
       default:
