@@ -12,6 +12,7 @@ Commands:
   netfront    run a test guest that sends and checks traffic through the backend
   bench       benchmarks (bench vif2vif --size 64|1500 --json; bench all)
   demo        two test guests exchanging traffic through the backend, with live counters
+  inject      cause a fault in a running service (driver-crash, driver-hang, backend-crash, ...)
 `;
 
 type Cmd = (argv: string[]) => Promise<void>;
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Cmd>> = {
   netfront: async () => (await import('../../test/guest/main.js')).runNetfront,
   bench: async () => (await import('./bench.js')).runBench,
   demo: async () => (await import('./demo.js')).runDemo,
+  inject: async () => (await import('./inject.js')).runInject,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -149,7 +149,7 @@ t.test('frames stuck at the device of a hung driver: a driver hang, found throug
   run(1, () => m.post(3));
   m.hung = true; // nothing pending on the rings, 3 frames at the device, no beat
   const v = run(100);
-  t.equal(v?.kind, 'driver-hang', v?.reason);
+  t.equal(v?.kind, 'driver-hang', v?.reason ?? '');
   t.match(v!.reason, /after a probe/);
   t.equal(d.stats.probes, 1, 'the device rule asked for the probe (probeAfterMs is 1 s)');
 });
