@@ -11,14 +11,14 @@
 // docs/afxdp.md has the whole story). On start it prints one line saying which modes it got
 // ("veth0 q0: copy mode, native XDP (prog 42)") and publishes them in the counters page
 // (counters.ts). Adaptive polling: passes back to back while there is work and for spinUs
-// after the last; then, if no transmitted frame is still waiting for its completion, it arms
-// the rings' events and sleeps on fd 3 and on the socket's readability (RX); with completions
-// outstanding it naps 1 ms at a time instead (the kernel signals no event for completions).
+// after the last; then it arms the rings' events and sleeps on fd 3 and on the socket's
+// readability (RX); with completions outstanding it also sets a 1 ms timer (the kernel signals
+// no event for completions) — a frame received meanwhile still wakes it at once.
 // A tick (tickMs) keeps the heartbeat going while asleep and is the lost-wake-up net. SIGTERM:
 // close the socket (the kernel lets go of every frame), hand every frame back, exit 0.
 import { parseArgs } from 'node:util';
 import { Control, DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel } from '../../src/driver/channel.js';
-import { EventFd, XSK_POLL_IN, XSK_MIN_FILL, type XdpMode, type ZeroCopyMode } from '../../src/native/index.js';
+import { EventFd, watchExit, XSK_POLL_IN, XSK_MIN_FILL, type XdpMode, type ZeroCopyMode } from '../../src/native/index.js';
 import { XskSocket } from '../../src/xsk/socket.js';
 import { AfxdpEngine } from './engine.js';
 
@@ -108,6 +108,7 @@ let asleep = false;
 let stopping = false;
 let lastWork = performance.now();
 let lastStats = 0;
+let nap: NodeJS.Timeout | null = null;
 
 function schedule(delayMs = -1): void {
   if (scheduled || stopping) return;
@@ -120,6 +121,10 @@ function schedule(delayMs = -1): void {
 function wake(): void {
   if (!asleep) return;
   asleep = false;
+  if (nap !== null) {
+    clearTimeout(nap);
+    nap = null;
+  }
   xsk.unwatch();
   ch.bump('wakeups');
   schedule();
@@ -153,11 +158,6 @@ function run(): void {
     schedule();
     return;
   }
-  if (engine.pendingTx > 0) {
-    // Completions still owed: the kernel will not wake us for them, so nap and look again.
-    schedule(1);
-    return;
-  }
   // Idle: arm every event we sleep on, then re-check (ring.h's final check).
   if (ch.tx.finalCheckForRequests() || ch.rx.finalCheckForRequests()) {
     schedule();
@@ -167,6 +167,9 @@ function run(): void {
   ch.set('state', DriverState.sleeping);
   ch.bump('sleeps');
   xsk.watch(XSK_POLL_IN, wake); // level-triggered: fires at once if frames arrived meanwhile
+  // Completions still owed: the kernel will not wake us for them, so look again in 1 ms (a
+  // received frame or a kick wakes us sooner: napping blind would delay a reply by up to 1 ms).
+  if (engine.pendingTx > 0) nap = setTimeout(wake, 1);
 }
 
 kick.watch(() => wake());
@@ -188,6 +191,12 @@ function stop(): void {
   if (engine.push()) notify.signal();
   kick.close();
   process.exit(0);
+}
+// net_uk gone (even SIGKILLed): stop too, so no driver outlives the service that started it.
+try {
+  watchExit(process.ppid, stop).unref();
+} catch {
+  stop(); // the parent is already gone
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

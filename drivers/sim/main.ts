@@ -14,7 +14,7 @@
 // then the rings' events are armed and the loop sleeps on fd 3; a tick (tickMs) keeps the
 // heartbeat going while asleep and retries a device that was busy.
 import { parseArgs } from 'node:util';
-import { EventFd } from '../../src/native/index.js';
+import { EventFd, watchExit } from '../../src/native/index.js';
 import { Control, DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel, ST_ERROR, ST_OK } from '../../src/driver/channel.js';
 import { SimWire } from './peer.js';
 
@@ -232,6 +232,12 @@ const stop = (): void => {
   ch.set('state', DriverState.stopping);
   process.exit(0);
 };
+// net_uk gone (even SIGKILLed): stop too, so no driver outlives the service that started it.
+try {
+  watchExit(process.ppid, stop).unref();
+} catch {
+  stop(); // the parent is already gone
+}
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 schedule();

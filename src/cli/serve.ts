@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // serve.ts — `phoenix serve`: run the netback service on the shm transport.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AttachedDriver } from '../driver/attach.js';
+import { DRIVERS, parseUplinkSpec } from '../driver/spec.js';
 import { Netback } from '../netback/service.js';
 import { ShmTransport } from '../transport/shm/transport.js';
 import { XENSTORED_SOCKET, XenTransport } from '../transport/xen/transport.js';
@@ -11,6 +12,16 @@ import { openTap } from '../native/index.js';
 import { TapPort } from '../switch/tap-port.js';
 import type { Transport } from '../transport/types.js';
 import { createLogger } from '../util/log.js';
+
+function uplinkHelp(): string {
+  const lines: string[] = [];
+  for (const [name, d] of Object.entries(DRIVERS)) {
+    lines.push(`                      ${name}: ${d.summary}`);
+    for (const [k, what] of Object.entries(d.keys)) lines.push(`                        ${k.padEnd(10)} ${what}`);
+  }
+  lines.push('                      e.g. afxdp:ifname=veth0,queue=0,netns=ns1  tap:ifname=up0,netns=peer  sim:peer=PATH');
+  return lines.join('\n');
+}
 
 export const SERVE_HELP = `phoenix serve — run the netback service
 
@@ -24,10 +35,18 @@ Usage: phoenix serve --xenstore SOCK [options]
   --rx-stall-ms MS    a guest that takes no frame for MS is declared stalled (default 1000)
   --spin-us US        adaptive polling: keep polling a busy ring US microseconds before sleeping
                       on its event channel (default 50; 0 = purely event-driven)
-  --uplink NAME       start driver NAME (drivers/NAME, its own process) as the switch's uplink;
-                      the pool then lives in a shared file under /dev/shm. Only: sim
-  --sim-peer PATH     with --uplink sim: the wire file of the sim NIC's peer (default: none,
-                      frames sent are counted and discarded)
+  --uplink DRIVER[:key=val,...]
+                      start drivers/DRIVER in its own process as the switch's uplink, with
+                      --key val for each pair; the pool then lives in a shared file under
+                      /dev/shm. "ready" is printed only once the driver has opened its device;
+                      a driver that cannot start makes serve exit 1 with the driver's message.
+${uplinkHelp()}
+  --uplink-timeout-ms MS  how long the driver may take to open its device (default 30000)
+  --run-dir DIR       with --uplink: put the shared pool and the driver channel files in DIR
+                      (created if missing; the files are removed at exit, DIR is left to you —
+                      after a SIGKILL of serve, removing DIR cleans up). Default: a fresh
+                      /dev/shm/phoenix-serve-XXXXXX, removed at exit. A driver exits by itself
+                      when serve dies, however it dies.
   --tap IFNAME        attach TAP interface IFNAME (created if needed) to the switch, so this host
                       can reach the guests (give it an address with \`ip\`); needs CAP_NET_ADMIN
   -h, --help          this text
@@ -46,7 +65,8 @@ export async function runServe(argv: string[]): Promise<void> {
       'rx-stall-ms': { type: 'string', default: '1000' },
       'spin-us': { type: 'string', default: '50' },
       uplink: { type: 'string' },
-      'sim-peer': { type: 'string' },
+      'uplink-timeout-ms': { type: 'string', default: '30000' },
+      'run-dir': { type: 'string' },
       tap: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -58,19 +78,40 @@ export async function runServe(argv: string[]): Promise<void> {
   if (v.transport === 'xen') v.xenstore ??= XENSTORED_SOCKET;
   if (v.xenstore === undefined) throw new Error('phoenix serve: --xenstore SOCK is required (start one with `phoenix xenstored --socket SOCK`)');
   if (v.transport !== 'shm' && v.transport !== 'xen') throw new Error(`phoenix serve: unknown transport "${v.transport}"; use --transport shm or xen`);
-  if (v.uplink !== undefined && v.uplink !== 'sim') throw new Error(`phoenix serve: uplink driver "${v.uplink}" is not supported; use --uplink sim`);
+  const upSpec = v.uplink !== undefined ? parseUplinkSpec(v.uplink) : undefined;
+  const upTimeout = Number(v['uplink-timeout-ms']);
+  if (!Number.isFinite(upTimeout) || upTimeout <= 0) throw new Error(`phoenix serve: --uplink-timeout-ms ${v['uplink-timeout-ms']}: a positive number of milliseconds`);
   const log = createLogger({ svc: 'netback' });
-  const upDir = v.uplink !== undefined ? mkdtempSync(join('/dev/shm', 'phoenix-serve-')) : undefined;
+  if (v['run-dir'] !== undefined && upSpec === undefined) throw new Error('phoenix serve: --run-dir is for the uplink\'s files; give --uplink too');
+  const ownDir = v['run-dir'] === undefined;
+  const upDir = upSpec === undefined ? undefined : ownDir ? mkdtempSync(join('/dev/shm', 'phoenix-serve-')) : v['run-dir']!;
+  if (upDir !== undefined && !ownDir) mkdirSync(upDir, { recursive: true });
+  const cleanDir = (): void => {
+    if (upDir === undefined) return;
+    if (ownDir) rmSync(upDir, { recursive: true, force: true });
+    else rmSync(join(upDir, 'pool'), { force: true });
+  };
   const transport: Transport = v.transport === 'xen' ? await XenTransport.connect({ xenstoreSocket: v.xenstore }) : await ShmTransport.connect({ xenstoreSocket: v.xenstore });
   const nb = await Netback.start({ transport, log, poolFrames: Number(v['pool-frames']), rxStallMs: Number(v['rx-stall-ms']), spinUs: Number(v['spin-us']), ...(upDir !== undefined ? { poolPath: join(upDir, 'pool') } : {}) });
-  const up = upDir !== undefined && v.uplink !== undefined
-    ? AttachedDriver.start(nb, { driver: v.uplink, poolPath: join(upDir, 'pool'), runDir: upDir, log, ...(v['sim-peer'] !== undefined ? { args: ['--peer', v['sim-peer']] } : {}) })
-    : null;
+  let up: AttachedDriver | null = null;
+  if (upDir !== undefined && upSpec !== undefined) {
+    try {
+      up = await AttachedDriver.start(nb, { spec: upSpec, poolPath: join(upDir, 'pool'), runDir: upDir, log, readyTimeoutMs: upTimeout });
+    } catch (e) {
+      await nb.close();
+      cleanDir();
+      await transport.close();
+      throw new Error(`phoenix serve: --uplink ${v.uplink}: ${(e as Error).message}`, { cause: e });
+    }
+    log.info({ driver: upSpec.driver, pid: up.driver.pid, params: upSpec.params }, 'uplink ready');
+  }
   const tapPort = v.tap !== undefined ? new TapPort(nb, openTap(v.tap)) : null;
   log.info({ pid: process.pid, xenstore: v.xenstore, tap: tapPort?.name }, 'netback serving');
-  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, ...(up !== null && upSpec !== undefined ? { uplink: { driver: upSpec.driver, pid: up.driver.pid } } : {}) }) + '\n');
   const statsMs = Number(v['stats-ms']);
-  const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status() }) + '\n'), statsMs) : null;
+  // The uplink's counters and the driver's counters page ride along (when there is an uplink).
+  const upStatus = (): object => (up !== null ? { uplink: { driver: upSpec?.driver, pid: up.driver.pid, alive: up.driver.alive, counters: up.uplink.status(), inFlight: up.uplink.inFlight, channel: up.driver.channel.snapshot() } } : {});
+  const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status(), ...upStatus() }) + '\n'), statsMs) : null;
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
       log.info({ sig }, 'stopping');
@@ -80,11 +121,11 @@ export async function runServe(argv: string[]): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   if (statsTimer !== null) clearInterval(statsTimer);
-  process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status() }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status(), ...upStatus() }) + '\n');
   if (tapPort !== null) process.stdout.write(JSON.stringify({ event: 'tap', name: tapPort.name, counters: tapPort.counters }) + '\n');
   tapPort?.close();
   await up?.close();
   await nb.close();
-  if (upDir !== undefined) rmSync(upDir, { recursive: true, force: true });
+  cleanDir();
   await transport.close();
 }

@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventFd, watchExit, type ExitWatch } from '../native/index.js';
-import { createChannel, type NetukChannel } from './channel.js';
+import { createChannel, DriverState, type NetukChannel } from './channel.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromSource = import.meta.url.endsWith('.ts');
@@ -91,6 +91,43 @@ export class DriverProcess {
 
   stderr(): string {
     return this.err;
+  }
+
+  /** The last `lines` lines of the driver's stderr, for error messages. */
+  stderrTail(lines = 8): string {
+    return this.err.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  /**
+   * True once the driver has said, in the counters page, that its device is open: its pid is
+   * published and its state is polling or sleeping (a driver stays in `starting` until then).
+   */
+  get ready(): boolean {
+    const s = this.channel.counter('state');
+    return this.channel.counter('pid') === this.pid && (s === DriverState.polling || s === DriverState.sleeping);
+  }
+
+  /**
+   * Resolve once ready; reject if the process exits first or after timeoutMs, with its stderr
+   * tail in the message (that is where a driver says what is wrong: no such interface, not root).
+   */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const t0 = performance.now();
+    for (;;) {
+      if (this.ready) return;
+      if (!this.alive) {
+        const e = await Promise.race([this.exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+        // Let the last stderr chunk arrive (the pipe may trail the exit).
+        await new Promise((r) => setTimeout(r, 50));
+        const how = e === null ? 'exited' : e.signal !== null ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+        throw Object.assign(new Error(`driver ${this.spec.name} ${how} before it was ready${this.err.trim() !== '' ? `: ${this.stderrTail()}` : ' (no message on stderr)'}`), { code: 'ERR_DRIVER_START' });
+      }
+      if (performance.now() - t0 > timeoutMs) {
+        const st = this.channel.counter('state');
+        throw Object.assign(new Error(`driver ${this.spec.name} (pid ${this.pid}) not ready after ${timeoutMs} ms (state ${st})${this.err.trim() !== '' ? `; its stderr: ${this.stderrTail()}` : '; nothing on its stderr'}`), { code: 'ERR_DRIVER_TIMEOUT' });
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Signal the driver by PID (default SIGKILL). */

@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: MIT
 // uplink.ts — a switch port whose other side is a driver: net_uk's end of one driver channel.
 //
-// TX (switch → wire): deliver() gets one pool-frame reference from the switch, gives the frame a
-// TX id (< ring size) and writes a request; the frame stays owned (in flight) until the driver
-// answers that id. A full TX ring parks frames in a bounded backlog; beyond it they are dropped
+// TX (switch → wire): deliver() gets one pool-frame reference from the switch, completes a TCP/UDP
+// checksum a guest left blank (FF_CSUM_BLANK; counted when it cannot), gives the frame a TX id
+// (< ring size) and writes a request; the frame stays owned (in flight) until the driver
+// answers that id. A full TX ring parks frames in a bounded backlog; past half of it the uplink
+// says it is congested, so the switch parks the guests sending to it (back-pressure, as between
+// vifs) until the backlog drains (host.portDrained); beyond the whole backlog frames are dropped
 // and counted. RX (wire → switch): the RX ring is kept stocked with free pool frames; a response
-// hands its frame to the switch (Netback.ingress). Every response is checked before it is
+// hands its frame to the switch (Netback.ingress). When a vif it feeds is congested the switch
+// holds the uplink (block/unblock): it stops reaping RX responses, the driver runs out of free
+// frames, and the device drops what it cannot hold and counts it (lossless for what it took). Every response is checked before it is
 // believed: an id not in flight, a frame we never posted or outside the pool, a length out of
 // range, or a producer index beyond the ring is counted and skipped (or, for an impossible index,
 // the ring is no longer read and onFault is called) — a driver's bug never crashes net_uk.
 // Adaptive polling as in docs/driver-channel.md: passes back to back while busy, then arm
 // rsp_event and sleep on the notify eventfd.
 import type { EventFd } from '../native/index.js';
-import type { PacketPool } from '../netback/pool.js';
+import { completeL4Checksum } from '../netback/checksum.js';
+import { FF_CSUM_BLANK, type PacketPool } from '../netback/pool.js';
 import type { Port } from '../netback/service.js';
 import { ST_OK, type NetukChannel } from './channel.js';
 
@@ -23,6 +29,8 @@ export interface UplinkHost {
   detachPort(p: Port): void;
   ingress(from: Port, frame: number): number;
   flush(): void;
+  /** Our backlog went back under its congestion mark (Netback.portDrained). */
+  portDrained?(p: Port): void;
 }
 
 export const UplinkCounter = {
@@ -43,14 +51,18 @@ export const UplinkCounter = {
   rx_pool_empty: 14, // could not stock the RX ring
   notifications: 15, // kicks sent to the driver
   wakeups: 16, // notify events taken
+  tx_csum_completed: 17, // FF_CSUM_BLANK frames whose TCP/UDP checksum we computed
+  tx_csum_failed: 18, // FF_CSUM_BLANK frames we could not complete (not TCP/UDP over IP, bad lengths): sent as they are
+  tx_congested: 19, // times the backlog crossed its congestion mark (senders parked)
+  rx_held: 20, // times RX reaping was held back because a destination vif was congested
 } as const;
 export type UplinkCounterName = keyof typeof UplinkCounter;
-const N_COUNTERS = 17;
+const N_COUNTERS = 21;
 
 export interface UplinkOptions {
-  /** RX frames kept posted (default min(rx ring size, pool/4)). */
+  /** RX frames kept posted (default pool/4; never more than the RX ring or half the pool). */
   rxPosted?: number;
-  /** Frames parked while the TX ring is full (default 4096). */
+  /** Frames parked while the TX ring is full (default 4096); congested from half of it on. */
   backlog?: number;
   /** Adaptive polling window in µs (default 50). */
   spinUs?: number;
@@ -79,6 +91,9 @@ export class Uplink implements Port {
   private closed = false;
   private waitingForPool = false;
   private timer: NodeJS.Timeout | null = null;
+  private readonly congestMark: number;
+  private congestedSaid = false;
+  private rxBlocked = false;
 
   constructor(
     private readonly host: UplinkHost,
@@ -95,8 +110,10 @@ export class Uplink implements Port {
     for (let i = 0; i < txSize; i++) this.txFreeIds[i] = txSize - 1 - i;
     this.nTxFree = txSize;
     this.rxPostedMark = new Uint8Array(this.pool.frames);
-    this.rxTarget = Math.max(1, Math.min(opts.rxPosted ?? Infinity, channel.rx.size, Math.floor(this.pool.frames / 4)));
+    // At most half the pool goes to the driver for receiving: the vifs need the rest.
+    this.rxTarget = Math.max(1, Math.min(opts.rxPosted ?? Math.floor(this.pool.frames / 4), channel.rx.size, Math.floor(this.pool.frames / 2)));
     this.backlog = new Int32Array(opts.backlog ?? 4096);
+    this.congestMark = Math.max(1, this.backlog.length >> 1);
     this.spinMs = (opts.spinUs ?? 50) / 1000;
   }
 
@@ -131,6 +148,29 @@ export class Uplink implements Port {
 
   // ---- Port
 
+  /** The backlog is past its mark: senders should hold back (never while closed: frames drop then). */
+  get congested(): boolean {
+    return this.blCount >= this.congestMark && !this.closed && this.faultReason === undefined;
+  }
+
+  /** A destination vif is congested: leave RX responses on the ring until unblock(). */
+  block(): void {
+    if (this.rxBlocked) return;
+    this.rxBlocked = true;
+    this.counters[UplinkCounter.rx_held]!++;
+  }
+
+  unblock(): void {
+    if (!this.rxBlocked) return;
+    this.rxBlocked = false;
+    this.schedule();
+  }
+
+  /** Whether RX reaping is held back right now. */
+  get held(): boolean {
+    return this.rxBlocked;
+  }
+
   deliver(frame: number): boolean {
     const c = this.counters;
     if (this.closed || this.faultReason !== undefined) {
@@ -144,6 +184,16 @@ export class Uplink implements Port {
       this.pool.release(frame);
       return false;
     }
+    const flags = this.pool.flags[frame]!;
+    if (flags & FF_CSUM_BLANK) {
+      // A guest's offloaded checksum: the wire needs the real one (the driver channel has no
+      // "checksum pending" flag, and the NIC is not asked to do it). Done once, in place; the
+      // frame now carries a valid checksum for every other destination too.
+      if (completeL4Checksum(this.pool.u8, this.pool.offset(frame), len)) {
+        c[UplinkCounter.tx_csum_completed]!++;
+        this.pool.flags[frame] = flags & ~FF_CSUM_BLANK;
+      } else c[UplinkCounter.tx_csum_failed]!++;
+    }
     if (this.blCount === 0 && this.post(frame)) return true;
     if (this.blCount >= this.backlog.length) {
       c[UplinkCounter.tx_backlog_full]!++;
@@ -152,6 +202,10 @@ export class Uplink implements Port {
     }
     this.backlog[(this.blHead + this.blCount) % this.backlog.length] = frame;
     this.blCount++;
+    if (this.blCount === this.congestMark) {
+      this.congestedSaid = true;
+      c[UplinkCounter.tx_congested]!++;
+    }
     return true;
   }
 
@@ -178,6 +232,10 @@ export class Uplink implements Port {
     while (this.blCount > 0 && this.post(this.backlog[this.blHead]!)) {
       this.blHead = (this.blHead + 1) % this.backlog.length;
       this.blCount--;
+    }
+    if (this.congestedSaid && this.blCount < this.congestMark) {
+      this.congestedSaid = false;
+      this.host.portDrained?.(this);
     }
   }
 
@@ -241,7 +299,8 @@ export class Uplink implements Port {
     }
     if (this.faultReason !== undefined) return;
     const t = this.channel.tx.finalCheckForResponses();
-    const r = this.channel.rx.finalCheckForResponses();
+    // Held: RX responses wait on the ring; unblock() wakes us, not the driver.
+    const r = !this.rxBlocked && this.channel.rx.finalCheckForResponses();
     if (t || r) this.schedule();
     // else: asleep until the notify eventfd (or the safety tick).
   }
@@ -284,7 +343,7 @@ export class Uplink implements Port {
       return false;
     }
     let toSwitch = 0;
-    while (rx.rspCons !== rxProd) {
+    while (rx.rspCons !== rxProd && !this.rxBlocked) {
       ch.getRxResponse(rx.rspCons, rsp);
       rx.rspCons = rx.rspCons + 1;
       work++;

@@ -7,6 +7,10 @@
 // a destination over its soft bound parks the sender until the destination drains (lossless
 // under transient congestion), and a destination that takes nothing for its stall time is
 // declared stalled so it can hold nobody up (reference/xen-netif.md §3.1, XSA-392).
+// Ports that are not vifs (uplinks) take part in the same back-pressure: a port that reports
+// itself congested parks the vifs sending to it until it calls portDrained(); a port that can be
+// held (block/unblock) is parked like a vif when it feeds a congested vif — an uplink then stops
+// reaping its driver's RX ring, and the device, not net_uk, drops (and counts) what overflows.
 import { mapShared, type SharedRegion } from '../native/index.js';
 import { L2Switch } from '../switch/l2switch.js';
 import type { Transport } from '../transport/types.js';
@@ -41,7 +45,15 @@ export interface Port {
   deliver(frame: number): boolean;
   /** End of a forwarding batch: publish what deliver() queued. */
   flush(): void;
+  /** Optional: true while senders should hold back (call Netback.portDrained when it clears). */
+  readonly congested?: boolean;
+  /** Optional: stop feeding the switch until unblock() (a destination of this port is congested). */
+  block?(): void;
+  unblock?(): void;
 }
+
+/** Something parked by back-pressure: a vif's TX, or a port's ingress. */
+type Sender = VifBackend | Port;
 
 export interface VifStatus {
   vif: string;
@@ -65,7 +77,7 @@ export class Netback implements VifHost {
   private readonly ports = new Map<number, Port>();
   private readonly dirtyPorts = new Set<Port>();
   private readonly dirty = new Set<VifBackend>();
-  private readonly waiters = new Map<VifBackend, Set<VifBackend>>();
+  private readonly waiters = new Map<VifBackend | Port, Set<Sender>>();
   private readonly dest = new Int32Array(256);
   private nextPort = 1;
   private region: SharedRegion | null = null;
@@ -178,11 +190,11 @@ export class Netback implements VifHost {
    * the number of destinations (0: no destination, the frame was released). Call flush() after a batch.
    */
   ingress(from: Port, frame: number): number {
-    return this.route(from.port, null, frame);
+    return this.route(from.port, from.block !== undefined ? from : null, frame);
   }
 
-  /** Switch a frame from `port` to its destinations; `sender` (a vif) is parked if a destination is congested. */
-  private route(port: number, sender: VifBackend | null, frame: number): number {
+  /** Switch a frame from `port` to its destinations; `sender` (a vif, or a port that can be held) is parked if a destination is congested. */
+  private route(port: number, sender: Sender | null, frame: number): number {
     const now = this.now;
     const n = this.switch.forward(port, this.pool.u8, this.pool.offset(frame), this.pool.len[frame]!, this.dest, now);
     if (n === 0) {
@@ -199,6 +211,7 @@ export class Netback implements VifHost {
         else {
           p.deliver(frame);
           this.dirtyPorts.add(p);
+          if (sender !== null && p.congested === true && p !== sender) this.park(sender, p);
         }
         continue;
       }
@@ -223,6 +236,13 @@ export class Netback implements VifHost {
     this.switch.removePort(p.port);
     this.ports.delete(p.port);
     this.dirtyPorts.delete(p);
+    this.release(p);
+    for (const set of this.waiters.values()) set.delete(p);
+  }
+
+  /** A congested port (Port.congested) has room again: let its senders go. */
+  portDrained(p: Port): void {
+    if (p.congested !== true) this.release(p);
   }
 
   flush(): void {
@@ -264,24 +284,30 @@ export class Netback implements VifHost {
 
   // ---- back-pressure
 
-  private park(sender: VifBackend, dest: VifBackend): void {
-    sender.counters[C.backpressure]!++;
-    sender.txBlocked = true;
+  private park(sender: Sender, dest: VifBackend | Port): void {
+    if (sender instanceof VifBackend) {
+      sender.counters[C.backpressure]!++;
+      sender.txBlocked = true;
+    } else sender.block?.();
     let s = this.waiters.get(dest);
     if (s === undefined) this.waiters.set(dest, (s = new Set()));
     s.add(sender);
   }
 
-  private release(dest: VifBackend): void {
+  private release(dest: VifBackend | Port): void {
     const s = this.waiters.get(dest);
     if (s === undefined || s.size === 0) return;
     this.waiters.delete(dest);
-    for (const sender of s) sender.unblock();
+    for (const sender of s) sender.unblock?.();
+  }
+
+  private static congested(dest: VifBackend | Port): boolean {
+    return dest instanceof VifBackend ? dest.rx.congested : dest.congested === true;
   }
 
   private housekeeping(): void {
     const now = (this.now = performance.now());
-    for (const dest of [...this.waiters.keys()]) if (!dest.rx.congested) this.release(dest);
+    for (const dest of [...this.waiters.keys()]) if (!Netback.congested(dest)) this.release(dest);
     for (const v of this.vifs.values()) {
       v.kick();
       v.rx.stallMs = this.rxStallMs;

@@ -18,7 +18,7 @@ t.test('phoenix serve --uplink sim: guest process ⇄ sim peer', { timeout: 120_
   const peer = SimPeer.create(join(world.runDir, 'wire'), 256);
   t.teardown(() => peer.close());
   // No kick eventfd from another process here: the driver's tick picks injected frames up.
-  const backend = await world.startBackend(['--uplink', 'sim', '--sim-peer', peer.path, '--pool-frames', '8192']);
+  const backend = await world.startBackend(['--uplink', `sim:peer=${peer.path}`, '--pool-frames', '8192']);
   const TO_PEER = 3000;
   const TO_GUEST = 500;
   const g = await world.startGuest(7, G, ['--send-to', PEER, '--count', String(TO_PEER), '--expect', String(TO_GUEST), '--flow', '7', '--idle-ms', '60000']);
