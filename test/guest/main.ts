@@ -5,7 +5,8 @@
 // xenstore socket, as `xl create` would), then talks to xenstore as the guest. It prints one JSON
 // line per event on stdout: {"event":"connected",...}, then waits for "go" on stdin if --wait-go,
 // sends --count frames to --send-to, and exits after printing {"event":"done",...} once it has
-// received --expect frames (or --idle-ms passed without any).
+// received --expect frames (or --idle-ms passed without any). With --tap NAME it instead bridges
+// a TAP device (in --netns NS) to the vif (tapmode.ts, tapbridge.ts): Linux is the guest's stack.
 import { parseArgs } from 'node:util';
 import { unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -13,6 +14,7 @@ import { parseMac } from '../../src/switch/l2switch.js';
 import { XenstoreClient } from '../../src/transport/xenstore/client.js';
 import { createShmDomain, createVif, setShmDomainPid } from '../../src/transport/shm/toolstack.js';
 import { TestNetfront } from './netfront.js';
+import { openGuestTap, runTapBridge } from './tapmode.js';
 import { buildFrame, MAX_FRAME, sizeFor, stampSeq, TrafficChecker } from './traffic.js';
 
 export const NETFRONT_HELP = `phoenix netfront — a test guest (netfront) on the shm transport
@@ -36,6 +38,20 @@ Usage: phoenix netfront --xenstore SOCK --domid N --mac MAC --run-dir DIR [optio
   --duration-s S    send for S seconds instead of --count (benchmark mode)
   --spin-us US      keep polling US microseconds after the last work before sleeping on events (default 50)
   -h, --help        this text
+
+TAP mode (real Linux programs send through the vif; needs root/CAP_NET_ADMIN):
+  --tap NAME        create TAP interface NAME and bridge it to the vif: frames Linux sends on it
+                    become TX requests, frames the backend delivers are written to it. It gets
+                    the vif's MAC (--mac) and is brought up. --send-to/--count/--expect do not
+                    apply. Runs until SIGTERM/SIGINT, EOF on a piped stdin, or the parent's
+                    death; then prints {"event":"done","tap":{counters}} (frames the kernel
+                    refused are counted in tapWriteDropped, TX-ring-full pauses in txRingFull).
+  --netns NS        move the TAP into network namespace NS (/run/netns/NS, \`ip netns add NS\`)
+  --addr CIDR       give the TAP this IPv4 address, e.g. 10.0.0.10/24
+
+  Example: ip netns add g1; phoenix netfront --xenstore S --domid 1 --mac 00:16:3e:00:00:01 \\
+             --run-dir D --tap g1tap --netns g1 --addr 10.0.0.10/24
+           ip netns exec g1 ping 10.0.0.1
 `;
 
 export async function runNetfront(argv: string[]): Promise<void> {
@@ -59,6 +75,9 @@ export async function runNetfront(argv: string[]): Promise<void> {
       'wait-go': { type: 'boolean', default: false },
       'duration-s': { type: 'string' },
       'spin-us': { type: 'string', default: '50' },
+      tap: { type: 'string' },
+      netns: { type: 'string' },
+      addr: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -84,6 +103,10 @@ export async function runNetfront(argv: string[]): Promise<void> {
   const idleMs = Number(v['idle-ms']);
   const flow = Number(v.flow ?? domid);
   const out = (o: object): void => void process.stdout.write(JSON.stringify(o) + '\n');
+  if (v.tap === undefined && (v.netns !== undefined || v.addr !== undefined)) throw new Error('phoenix netfront: --netns and --addr go with --tap NAME');
+  if (v.tap !== undefined && (v['send-to'] !== undefined || count > 0 || expect > 0 || v['duration-s'] !== undefined)) throw new Error('phoenix netfront: --tap bridges Linux traffic; --send-to/--count/--expect/--duration-s do not apply');
+  // Before any xenstore work, so a bad name or a missing namespace fails fast.
+  const tap = v.tap !== undefined ? openGuestTap({ name: v.tap, mac, ...(v.netns !== undefined ? { netns: v.netns } : {}), ...(v.addr !== undefined ? { addr: v.addr } : {}) }) : null;
 
   // --- toolstack part, as dom0
   const xs0 = await XenstoreClient.connect(need('xenstore', v.xenstore));
@@ -103,8 +126,15 @@ export async function runNetfront(argv: string[]): Promise<void> {
     checker.check(buf, off, len);
     lastProgress = performance.now();
   };
-  out({ event: 'connected', domid, devid, mac, pid: process.pid });
+  out({ event: 'connected', domid, devid, mac, pid: process.pid, ...(tap !== null ? { tap: tap.name } : {}) });
   if (v['wait-go']) await waitGo();
+  if (tap !== null) {
+    const bridge = await runTapBridge(nf, tap, { spinUs: Number(v['spin-us']), out });
+    out({ event: 'done', domid, tx: nf.stats, tap: bridge.counters });
+    await nf.close();
+    rmMem(memPath);
+    return;
+  }
 
   const dst = v['send-to'] !== undefined ? parseMac(v['send-to']) : null;
   const src = parseMac(mac);
@@ -183,8 +213,12 @@ export async function runNetfront(argv: string[]): Promise<void> {
   const t = checker.total();
   out({ event: 'done', domid, sent: seq, tx: nf.stats, rx: t, other: checker.other, flows: Object.fromEntries(checker.flows), elapsed_s: elapsed });
   await nf.close();
+  rmMem(memPath);
+}
+
+function rmMem(path: string): void {
   try {
-    unlinkSync(memPath);
+    unlinkSync(path);
   } catch {
     /* already gone */
   }

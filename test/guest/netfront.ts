@@ -65,8 +65,8 @@ export class TestNetfront {
   private readonly txRsp = newTxResponse();
   private readonly rxRsp = newRxResponse();
   private nextOffset = 0;
-  /** Called for each received frame: a view valid only during the call. */
-  onFrame: (buf: Uint8Array, off: number, len: number) => void = () => undefined;
+  /** A received frame (valid until it returns); flags are the response's NETRXF_* bits. */
+  onFrame: (buf: Uint8Array, off: number, len: number, flags: number) => void = () => undefined;
   /** Called when the backend notified us; by default polls (and re-arms). */
   onWake: () => void = () => void this.poll();
   /** Test hook: every TX response slot as it is reaped (id, status), extra slots included. */
@@ -307,7 +307,7 @@ export class TestNetfront {
         this.rx.rspCons = (idx + 1) >>> 0;
         if (this.rxRsp.status > 0 && (this.rxRsp.flags & NETRXF_more_data) === 0 && this.rxRsp.offset + this.rxRsp.status <= PAGE) {
           this.stats.rxOk++;
-          this.onFrame(this.mem, this.dom.pageOffset(this.rxPage[id]!) + this.rxRsp.offset, this.rxRsp.status);
+          this.onFrame(this.mem, this.dom.pageOffset(this.rxPage[id]!) + this.rxRsp.offset, this.rxRsp.status, this.rxRsp.flags);
         } else this.stats.rxErr++;
         writeRxRequest(this.rxDv, this.rx.sring.slotOffset(this.rx.reqProdPvt), id, this.rxGref[id]!);
         this.rx.reqProdPvt = (this.rx.reqProdPvt + 1) >>> 0;
