@@ -51,10 +51,10 @@ mkbase() { # $1 = rootfs: busybox and the directories an init needs
 KEY="kernel=$KVER node=$("$NODE" --version) script=$(sha256sum "$0" | cut -c1-16)"
 if [ ! -f "$OUT/base.cpio" ] || [ "$(cat "$OUT/base.key" 2>/dev/null)" != "$KEY" ]; then
   echo "images: building base.cpio ($KEY)"
-  B=$CACHE/rootfs-base
+  B=$CACHE/rootfs-base.$$
   mkbase "$B"
   for m in drivers/xen/xen-privcmd drivers/xen/xenfs/xenfs drivers/xen/xen-evtchn drivers/xen/xen-gntdev \
-           drivers/xen/xen-gntalloc drivers/net/tun; do
+           drivers/xen/xen-gntalloc drivers/net/tun drivers/net/xen-netback/xen-netback; do
     cp "$MODS/$m.ko" "$B/lib/modules/"
   done
   mkdir -p "$B/usr/lib/xen-4.17/bin" "$B/etc/xen/scripts" "$B/boot"
@@ -71,10 +71,14 @@ if [ ! -f "$OUT/base.cpio" ] || [ "$(cat "$OUT/base.key" 2>/dev/null)" != "$KEY"
   cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$B/lib/x86_64-linux-gnu/"
   strip --strip-debug -o "$B/usr/bin/node" "$NODE"
   copy_libs "$B" "$NODE"
+  # iputils ping as "iping": unlike busybox ping, `-c N -w DEADLINE` waits for all N replies
+  # until the deadline, so a late reply under emulation is not counted as lost.
+  cp -L /usr/bin/ping "$B/usr/bin/iping"
+  copy_libs "$B" /usr/bin/ping
   cp "$OUT/vmlinux" "$B/boot/domU-vmlinux"
   cp "$MODS/drivers/net/xen-netfront.ko" "$B/boot/"
-  (cd "$B" && find . | cpio -o -H newc --quiet > "$OUT/base.cpio.tmp")
-  mv "$OUT/base.cpio.tmp" "$OUT/base.cpio"
+  (cd "$B" && find . | cpio -o -H newc --quiet > "$OUT/base.cpio.tmp.$$")
+  mv "$OUT/base.cpio.tmp.$$" "$OUT/base.cpio"
   echo "$KEY" > "$OUT/base.key"
   rm -rf "$B"
 fi
@@ -84,6 +88,8 @@ U=$RUN/rootfs-domU
 mkbase "$U"
 cp "$MODS/drivers/net/xen-netfront.ko" "$U/lib/modules/"
 cp "$HERE/domU-init" "$U/init"
+cp -L /usr/bin/ping "$U/usr/bin/iping"
+copy_libs "$U" /usr/bin/ping
 chmod +x "$U/init"
 (cd "$U" && find . | cpio -o -H newc --quiet > "$RUN/domU.cpio")
 rm -rf "$U"

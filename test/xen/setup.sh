@@ -7,10 +7,10 @@
 # -cloud one has no dom0 support) and unpacks them with dpkg -x into $PHOENIX_XEN_CACHE
 # (default /var/cache/phoenix-xen) — nothing is installed on the host, so no grub or xencommons
 # change. Idempotent: a stamp file names the kernel and Xen versions unpacked; delete the cache
-# to start over. Facts reused from shared/xen-qemu (verified on Debian 12): see docs/xen.md.
+# to start over. Facts reused from shared/xen-qemu (verified on Debian 12): see docs/xen-transport.md.
 set -eu
 CACHE=${PHOENIX_XEN_CACHE:-/var/cache/phoenix-xen}
-PKGS="qemu-system-x86 busybox-static cpio xz-utils zstd file"
+PKGS="qemu-system-x86 busybox-static cpio xz-utils zstd file iputils-ping"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
