@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-DEB_PKGS="build-essential python3 cmake pkg-config libxen-dev xenstore-utils iproute2 libbpf-dev linux-libc-dev iperf3 sockperf iputils-ping"
+DEB_PKGS="build-essential python3 cmake pkg-config libxen-dev xenstore-utils iproute2 libbpf-dev linux-libc-dev iperf3 sockperf iputils-ping ethtool iputils-arping"
 missing=""
 for p in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

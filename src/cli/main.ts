@@ -10,7 +10,7 @@ Commands:
   serve       run the netback service (vifs discovered in xenstore)
   xenstored   run our xenstore server (shm transport, machines without Xen)
   netfront    run a test guest that sends and checks traffic through the backend
-  bench       benchmarks (bench vif2vif --size 64|1500 --json; bench all)
+  bench       benchmarks (bench vif2vif --size 64|1500; bench path --json; bench all)
   demo        two test guests exchanging traffic through the backend, with live counters
   inject      cause a fault in a running service (driver-crash, driver-hang, backend-crash, ...)
 `;

@@ -10,7 +10,10 @@ const B = '00:16:3e:00:00:02';
 t.test(`two guests exchange ${TOTAL} frames through the backend`, { timeout: 600_000 }, async (t) => {
   const world = await ShmWorld.create('phx-test');
   t.teardown(() => world.close());
-  const backend = await world.startBackend();
+  // A guest that takes nothing for --rx-stall-ms is declared stalled and its frames dropped (by
+  // design, XSA-392). On a loaded CI machine a guest process can go unscheduled for over the
+  // default 1 s, so this test — about lossless back-pressure — gives it 30 s.
+  const backend = await world.startBackend(['--rx-stall-ms', '30000']);
   const half = TOTAL / 2;
   const ga = await world.startGuest(1, A, ['--send-to', B, '--count', String(half), '--expect', String(half), '--min', '60', '--max', '1514', '--idle-ms', '30000']);
   const gb = await world.startGuest(2, B, ['--send-to', A, '--count', String(half), '--expect', String(half), '--min', '60', '--max', '1514', '--idle-ms', '30000']);

@@ -1,5 +1,6 @@
 // The watchdog against a real driver process (drivers/sim) on a real channel: an idle driver is
-// not blamed, a hung driver and a stopped device are found, and how fast is printed.
+// not blamed, a hung driver and a stopped device are found, and how fast is printed. The
+// threshold is generous (200 ms): the test runs beside others on a loaded 2-core machine.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ t.test('sim driver: idle is fine, hang and device stop are found', async (t) => 
   const { start } = setup(t);
   const verdicts: Verdict[] = [];
   const d1 = await start(1);
-  const wd = new ChannelWatchdog({ periodMs: 1, thresholdMs: 20, probe: () => d1.kick.signal(), onVerdict: (v) => verdicts.push(v) });
+  const wd = new ChannelWatchdog({ periodMs: 1, thresholdMs: 200, probe: () => d1.kick.signal(), onVerdict: (v) => verdicts.push(v) });
   t.teardown(() => wd.stop());
   wd.watch(d1.channel);
 
@@ -64,16 +65,18 @@ t.test('sim driver: idle is fine, hang and device stop are found', async (t) => 
   await until(() => verdicts.length > 0, 10000, 'a verdict on the hung driver');
   const dt1 = performance.now() - hungAt;
   t.equal(verdicts[0]!.kind, 'driver-hang');
-  t.comment(`driver hang found in ${dt1.toFixed(1)} ms (threshold 20 ms, ${wd.detector.stats.lateTicks} late ticks)`);
+  t.comment(`driver hang found in ${dt1.toFixed(1)} ms (threshold 200 ms, ${wd.detector.stats.lateTicks} late ticks)`);
 
   // A new driver instance whose device stops completing.
   const d2 = await start(2);
   const probe2 = (): void => d2.kick.signal();
-  const wd2 = new ChannelWatchdog({ periodMs: 1, thresholdMs: 20, probe: probe2, onVerdict: (v) => verdicts.push(v) });
+  // Judged only once it is serving: on a loaded machine a fresh process may take longer than a
+  // threshold to pick up its first frames, and that is not what this test is about.
+  const wd2 = new ChannelWatchdog({ periodMs: 1, thresholdMs: 200, probe: probe2, onVerdict: (v) => verdicts.push(v) });
   t.teardown(() => wd2.stop());
-  wd2.watch(d2.channel);
   send(d2, 8, 100);
   await until(() => d2.channel.counter('devTxCompleted') >= 8, 10000, 'the device to complete 8 frames');
+  wd2.watch(d2.channel);
   d2.channel.setControl(Control.deviceStop);
   await until(() => d2.channel.counter('controlSeen') === Control.deviceStop, 10000, 'the driver to take the hook');
   const stopAt = performance.now();
