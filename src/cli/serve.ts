@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AttachedDriver } from '../driver/attach.js';
 import { DRIVERS, parseUplinkSpec } from '../driver/spec.js';
+import { ControlServer } from '../control/server.js';
+import { serviceHandlers } from '../control/handlers.js';
 import { Netback } from '../netback/service.js';
 import { ShmTransport } from '../transport/shm/transport.js';
 import { XENSTORED_SOCKET, XenTransport } from '../transport/xen/transport.js';
@@ -47,6 +49,9 @@ ${uplinkHelp()}
                       after a SIGKILL of serve, removing DIR cleans up). Default: a fresh
                       /dev/shm/phoenix-serve-XXXXXX, removed at exit. A driver exits by itself
                       when serve dies, however it dies.
+  --control SOCK      listen for "phoenix inject" and status requests on this unix socket (made
+                      mode 0600 in a 0700 directory: root only). Default: none; a dom0 service
+                      uses /run/phoenix/control.sock
   --tap IFNAME        attach TAP interface IFNAME (created if needed) to the switch, so this host
                       can reach the guests (give it an address with \`ip\`); needs CAP_NET_ADMIN
   -h, --help          this text
@@ -68,6 +73,7 @@ export async function runServe(argv: string[]): Promise<void> {
       'uplink-timeout-ms': { type: 'string', default: '30000' },
       'run-dir': { type: 'string' },
       tap: { type: 'string' },
+      control: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -111,6 +117,17 @@ export async function runServe(argv: string[]): Promise<void> {
   const statsMs = Number(v['stats-ms']);
   // The uplink's counters and the driver's counters page ride along (when there is an uplink).
   const upStatus = (): object => (up !== null ? { uplink: { driver: upSpec?.driver, pid: up.driver.pid, alive: up.driver.alive, counters: up.uplink.status(), inFlight: up.uplink.inFlight, channel: up.driver.channel.snapshot() } } : {});
+  const control =
+    v.control !== undefined
+      ? await ControlServer.listen(
+          v.control,
+          serviceHandlers({
+            driver: () => (up !== null && upSpec !== undefined ? { channel: up.driver.channel, pid: up.driver.pid, name: upSpec.driver } : null),
+            status: () => ({ vifs: nb.status(), ...upStatus() }),
+            log,
+          }),
+        )
+      : null;
   const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status(), ...upStatus() }) + '\n'), statsMs) : null;
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
@@ -121,6 +138,7 @@ export async function runServe(argv: string[]): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   if (statsTimer !== null) clearInterval(statsTimer);
+  await control?.close();
   process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status(), ...upStatus() }) + '\n');
   if (tapPort !== null) process.stdout.write(JSON.stringify({ event: 'tap', name: tapPort.name, counters: tapPort.counters }) + '\n');
   tapPort?.close();
