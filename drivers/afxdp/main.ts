@@ -17,8 +17,9 @@
 // A tick (tickMs) keeps the heartbeat going while asleep and is the lost-wake-up net. SIGTERM:
 // close the socket (the kernel lets go of every frame), hand every frame back, exit 0.
 import { parseArgs } from 'node:util';
-import { Control, DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel } from '../../src/driver/channel.js';
-import { EventFd, watchExit, XSK_POLL_IN, XSK_MIN_FILL, type XdpMode, type ZeroCopyMode } from '../../src/native/index.js';
+import { ControlWord, stopWithParent } from '../common/lifecycle.js';
+import { DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel } from '../../src/driver/channel.js';
+import { EventFd, XSK_POLL_IN, XSK_MIN_FILL, type XdpMode, type ZeroCopyMode } from '../../src/native/index.js';
 import { XskSocket } from '../../src/xsk/socket.js';
 import { AfxdpEngine } from './engine.js';
 
@@ -89,19 +90,7 @@ const engine = new AfxdpEngine(ch, xsk, poolRegion.buffer);
 process.stdout.write(`afxdp: ${xsk.describe()}${xsk.xdpFallback ? ` (native XDP failed: ${xsk.xdpFallback})` : ''}\n`);
 ch.set('state', DriverState.polling);
 
-let lastControl: number = Control.none;
-let slow = false;
-function readControl(): boolean {
-  const c = ch.control;
-  if (c !== lastControl) {
-    lastControl = c;
-    ch.set('controlSeen', c);
-    if (c === Control.crash) process.kill(process.pid, 'SIGKILL');
-    slow = c === Control.slow;
-    engine.control(c);
-  }
-  return c === Control.hang;
-}
+const control = new ControlWord(ch, (c) => engine.control(c));
 
 let scheduled = false;
 let asleep = false;
@@ -113,7 +102,7 @@ let nap: NodeJS.Timeout | null = null;
 function schedule(delayMs = -1): void {
   if (scheduled || stopping) return;
   scheduled = true;
-  if (slow) setTimeout(run, 1);
+  if (control.slow) setTimeout(run, 1);
   else if (delayMs >= 0) setTimeout(run, delayMs);
   else setImmediate(run);
 }
@@ -133,7 +122,7 @@ function wake(): void {
 function run(): void {
   scheduled = false;
   if (stopping) return;
-  if (readControl()) {
+  if (control.read()) {
     // Hung: no progress, no heartbeat; look at the control word now and then so a test can resume us.
     scheduled = true;
     setTimeout(run, 20);
@@ -142,7 +131,7 @@ function run(): void {
   ch.bump('heartbeat');
   ch.set('state', DriverState.polling);
   const now = performance.now();
-  const work = engine.pass(slow ? 1 : budget);
+  const work = engine.pass(control.slow ? 1 : budget);
   if (engine.push()) notify.signal();
   if (now - lastStats >= statsMs) {
     lastStats = now;
@@ -192,12 +181,5 @@ function stop(): void {
   kick.close();
   process.exit(0);
 }
-// net_uk gone (even SIGKILLed): stop too, so no driver outlives the service that started it.
-try {
-  watchExit(process.ppid, stop).unref();
-} catch {
-  stop(); // the parent is already gone
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+stopWithParent(stop);
 schedule();

@@ -14,7 +14,8 @@
 // then the rings' events are armed and the loop sleeps on fd 3; a tick (tickMs) keeps the
 // heartbeat going while asleep and retries a device that was busy.
 import { parseArgs } from 'node:util';
-import { EventFd, watchExit } from '../../src/native/index.js';
+import { ControlWord, stopWithParent } from '../common/lifecycle.js';
+import { EventFd } from '../../src/native/index.js';
 import { Control, DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel, ST_ERROR, ST_OK } from '../../src/driver/channel.js';
 import { SimWire } from './peer.js';
 
@@ -60,29 +61,18 @@ let devRxHead = 0;
 let devRxCount = 0;
 
 const req = new Int32Array(3);
-let lastControl: number = Control.none;
 let corruptTx = false;
 let corruptRx = false;
 let deviceStopped = false;
-let slow = false;
-
-function readControl(): boolean {
-  const c = ch.control;
-  if (c !== lastControl) {
-    lastControl = c;
-    ch.set('controlSeen', c);
-    if (c === Control.crash) process.kill(process.pid, 'SIGKILL');
-    if (c === Control.corruptTxId) corruptTx = true;
-    if (c === Control.corruptRxFrame) corruptRx = true;
-    deviceStopped = c === Control.deviceStop;
-    slow = c === Control.slow;
-  }
-  return c === Control.hang;
-}
+const control = new ControlWord(ch, (c) => {
+  if (c === Control.corruptTxId) corruptTx = true;
+  if (c === Control.corruptRxFrame) corruptRx = true;
+  deviceStopped = c === Control.deviceStop;
+});
 
 /** One pass over both rings and the device; returns whether anything moved. */
 function pass(): boolean {
-  const budget = slow ? 1 : 64;
+  const budget = control.slow ? 1 : 64;
   let work = 0;
   // Driver: take TX requests into the device queue.
   const tx = ch.tx;
@@ -175,13 +165,13 @@ let lastWork = performance.now();
 function schedule(): void {
   if (scheduled) return;
   scheduled = true;
-  if (slow) setTimeout(run, 1);
+  if (control.slow) setTimeout(run, 1);
   else setImmediate(run);
 }
 
 function run(): void {
   scheduled = false;
-  if (readControl()) {
+  if (control.read()) {
     // Hung: no progress, no heartbeat; look at the control word now and then so a test can resume us.
     setTimeout(run, 20);
     scheduled = true;
@@ -232,12 +222,5 @@ const stop = (): void => {
   ch.set('state', DriverState.stopping);
   process.exit(0);
 };
-// net_uk gone (even SIGKILLed): stop too, so no driver outlives the service that started it.
-try {
-  watchExit(process.ppid, stop).unref();
-} catch {
-  stop(); // the parent is already gone
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+stopWithParent(stop);
 schedule();

@@ -16,8 +16,9 @@
 // of the interface are read every statsMs (`ip -s -j link`, asynchronously).
 import { execFile, execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { Control, DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel } from '../../src/driver/channel.js';
-import { EventFd, openTap, watchExit, type NativeTap } from '../../src/native/index.js';
+import { ControlWord, stopWithParent } from '../common/lifecycle.js';
+import { DRIVER_FD_KICK, DRIVER_FD_NOTIFY, DriverState, mapPool, openChannel } from '../../src/driver/channel.js';
+import { EventFd, openTap, type NativeTap } from '../../src/native/index.js';
 import { TapEngine } from './engine.js';
 
 const { values: v } = parseArgs({
@@ -92,19 +93,7 @@ const engine = new TapEngine(ch, tap, poolRegion.buffer, ifindex);
 process.stdout.write(`tap: ${ifname} (ifindex ${ifindex})${v.netns !== undefined ? ` in netns ${v.netns}` : ''}${v.up === '1' ? ', up' : ''}\n`);
 ch.set('state', DriverState.polling);
 
-let lastControl: number = Control.none;
-let slow = false;
-function readControl(): boolean {
-  const c = ch.control;
-  if (c !== lastControl) {
-    lastControl = c;
-    ch.set('controlSeen', c);
-    if (c === Control.crash) process.kill(process.pid, 'SIGKILL');
-    slow = c === Control.slow;
-    engine.control(c);
-  }
-  return c === Control.hang;
-}
+const control = new ControlWord(ch, (c) => engine.control(c));
 
 let scheduled = false;
 let asleep = false;
@@ -115,7 +104,7 @@ let lastWork = performance.now();
 function schedule(delayMs = -1): void {
   if (scheduled || stopping) return;
   scheduled = true;
-  if (slow) setTimeout(run, 1);
+  if (control.slow) setTimeout(run, 1);
   else if (delayMs >= 0) setTimeout(run, delayMs);
   else setImmediate(run);
 }
@@ -134,7 +123,7 @@ function wake(): void {
 function run(): void {
   scheduled = false;
   if (stopping) return;
-  if (readControl()) {
+  if (control.read()) {
     // Hung: no progress, no heartbeat; look at the control word now and then so a test can resume us.
     scheduled = true;
     setTimeout(run, 20);
@@ -143,7 +132,7 @@ function run(): void {
   ch.bump('heartbeat');
   ch.set('state', DriverState.polling);
   const now = performance.now();
-  const work = engine.pass(slow ? 1 : budget);
+  const work = engine.pass(control.slow ? 1 : budget);
   if (engine.push()) notify.signal();
   if (work > 0) {
     ch.bump('busyPasses');
@@ -215,13 +204,6 @@ function stop(): void {
   kick.close();
   process.exit(0);
 }
-// net_uk gone (even SIGKILLed): stop too, so no driver outlives the service that started it.
-try {
-  watchExit(process.ppid, stop).unref();
-} catch {
-  stop(); // the parent is already gone
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+stopWithParent(stop);
 schedule();
 readStats();

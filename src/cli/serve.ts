@@ -113,21 +113,28 @@ export async function runServe(argv: string[]): Promise<void> {
   }
   const tapPort = v.tap !== undefined ? new TapPort(nb, openTap(v.tap)) : null;
   log.info({ pid: process.pid, xenstore: v.xenstore, tap: tapPort?.name }, 'netback serving');
-  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, ...(up !== null && upSpec !== undefined ? { uplink: { driver: upSpec.driver, pid: up.driver.pid } } : {}) }) + '\n');
   const statsMs = Number(v['stats-ms']);
   // The uplink's counters and the driver's counters page ride along (when there is an uplink).
   const upStatus = (): object => (up !== null ? { uplink: { driver: upSpec?.driver, pid: up.driver.pid, alive: up.driver.alive, counters: up.uplink.status(), inFlight: up.uplink.inFlight, channel: up.driver.channel.snapshot() } } : {});
-  const control =
-    v.control !== undefined
-      ? await ControlServer.listen(
-          v.control,
-          serviceHandlers({
-            driver: () => (up !== null && upSpec !== undefined ? { channel: up.driver.channel, pid: up.driver.pid, name: upSpec.driver } : null),
-            status: () => ({ vifs: nb.status(), ...upStatus() }),
-            log,
-          }),
-        )
-      : null;
+  let control: ControlServer | null = null;
+  if (v.control !== undefined) {
+    const handlers = serviceHandlers({
+      driver: () => (up !== null && upSpec !== undefined ? { channel: up.driver.channel, pid: up.driver.pid, name: upSpec.driver } : null),
+      status: () => ({ vifs: nb.status(), ...upStatus() }),
+      log,
+    });
+    try {
+      control = await ControlServer.listen(v.control, handlers);
+    } catch (e) {
+      tapPort?.close();
+      await up?.close();
+      await nb.close();
+      cleanDir();
+      await transport.close();
+      throw new Error(`phoenix serve: --control ${v.control}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, ...(up !== null && upSpec !== undefined ? { uplink: { driver: upSpec.driver, pid: up.driver.pid } } : {}) }) + '\n');
   const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(JSON.stringify({ event: 'status', cpu: process.cpuUsage(), vifs: nb.status(), ...upStatus() }) + '\n'), statsMs) : null;
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {

@@ -18,9 +18,11 @@
 //              beats when probed → device hang (no beat after the probe → driver hang)
 // Time lost by the whole machine, or by the watchdog's own process (a GC pause, a host that
 // steals 50–90 ms of CPU), must not count against the driver: an episode is judged over the
-// detector's own on-time ticks. A tick that comes more than `lateFactor` periods after the one
-// before restarts every open episode from that tick, so the driver gets a whole threshold of
-// observed time after any pause. A verdict needs both `minTicks` on-time ticks and `thresholdMs`.
+// detector's own on-time ticks. A tick that comes later than max(`lateFactor` periods, a quarter
+// of the threshold) after the one before restarts every open episode from that tick, so the
+// driver gets a whole threshold of observed time after any pause; the ordinary jitter of a busy
+// event loop's timers (a few ms) is not a pause when the threshold is long. A verdict needs
+// the threshold's time and at least three on-time ticks within the episode.
 //
 // The threshold is fixed when `thresholdMs` is given; otherwise it adapts: `k` times the p99 of
 // the stall lengths that ended in progress (the driver's own service times, and heartbeat gaps
@@ -84,7 +86,7 @@ export interface DetectorOptions {
    * probeAfterMs + threshold).
    */
   probeAfterMs?: number;
-  /** A tick later than lateFactor × periodMs after the previous one restarts every episode. */
+  /** A tick later than max(lateFactor × periodMs, threshold / 4) after the previous one restarts every episode. */
   lateFactor?: number;
   /** Called when the detector wants the driver woken (idle heartbeat check). */
   probe?: () => void;
@@ -109,6 +111,7 @@ interface Episode {
 }
 
 const WINDOW = 1024;
+const MIN_TICKS = 3;
 /** Default floor of probeAfterMs: an idle driver is woken at most ~50 times a second. */
 export const IDLE_PROBE_MIN_MS = 20;
 
@@ -182,7 +185,7 @@ export class HangDetector {
     this.prev = x;
     if (prev === null) return null;
     this.s.ticks++;
-    if (x.at - prev.at > this.lateFactor * this.periodMs) {
+    if (x.at - prev.at > Math.max(this.lateFactor * this.periodMs, this.thresholdMs / 4)) {
       // We (or the whole machine) were away: nothing seen across the gap counts as evidence.
       this.s.lateTicks++;
       this.consumer = this.heartbeat = this.device = null;
@@ -221,7 +224,8 @@ export class HangDetector {
       this.device.ticks++;
     }
 
-    const minTicks = (t: number): number => Math.max(2, Math.ceil(t / this.periodMs));
+    // At least MIN_TICKS on-time observations, whatever the timer's actual pace.
+    const minTicks = (t: number): number => Math.min(MIN_TICKS, Math.max(2, Math.ceil(t / this.periodMs)));
     const c = this.consumer;
     if (c !== null && c.ticks >= minTicks(threshold) && x.at - c.since >= threshold) {
       return this.verdict('driver-hang', `work pending (tx ${u32(x.txPosted - x.txConsumed)}, rx ${u32(x.rxPosted - x.rxConsumed)}) and req_cons still at tx ${x.txConsumed} rx ${x.rxConsumed}`, c, x.at, threshold);
