@@ -39,7 +39,7 @@ export class ChannelWatchdog {
   private ch: NetukChannel | null = null;
 
   constructor(private readonly o: WatchdogOptions) {
-    this.detector = new HangDetector({ ...o, probe: o.probe });
+    this.detector = new HangDetector(o);
   }
 
   /** Start (or move to a new driver instance's channel). */

@@ -11,6 +11,7 @@ import { serviceHandlers } from '../../src/control/handlers.js';
 import { blockFor, FAULT_NAMES, faultSpec } from '../../src/control/faults.js';
 import { ControlError, ControlServer, controlRequest, MAX_LINE } from '../../src/control/server.js';
 import { INJECT_HELP, runInject } from '../../src/cli/inject.js';
+import { until } from '../netback/harness.js';
 
 function tmp(t: { teardown: (fn: () => unknown) => void }): string {
   const dir = mkdtempSync('/tmp/phx-ctl-');
@@ -18,13 +19,6 @@ function tmp(t: { teardown: (fn: () => unknown) => void }): string {
   return dir;
 }
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Raw exchange: write bytes, collect answer lines until the server closes or n lines came. */
 async function raw(path: string, data: string, n: number): Promise<string[]> {
@@ -107,7 +101,7 @@ t.test('inject into a real sim driver, and the CLI', async (t) => {
   t.teardown(() => pool.close());
   const d = startDriver({ name: 'sim', poolPath, nFrames: 64, runDir: dir, generation: 3 });
   t.teardown(() => d.close());
-  await until(() => d.channel.counter('heartbeat') > 0, 20000, 'the sim driver to run');
+  await until(() => d.channel.counter('heartbeat') > 0, 'the sim driver to run', 20000);
   let driverOn = true;
   let crashed = 0;
   const path = join(dir, 'control.sock');
@@ -123,17 +117,17 @@ t.test('inject into a real sim driver, and the CLI', async (t) => {
 
   t.match(await controlRequest(path, { op: 'status' }), { ok: true, pid: process.pid, vifs: 0 });
   t.match(await controlRequest(path, { op: 'inject', fault: 'driver-hang' }), { ok: true, fault: 'driver-hang', driver: 'sim', pid: d.pid, generation: 3 });
-  await until(() => d.channel.counter('controlSeen') === Control.hang, 10000, 'the driver to take the hang');
+  await until(() => d.channel.counter('controlSeen') === Control.hang, 'the driver to take the hang', 10000);
   const hb = d.channel.counter('heartbeat');
   await new Promise((r) => setTimeout(r, 100));
   t.equal(d.channel.counter('heartbeat'), hb, 'hung: no heartbeat');
   t.match(await controlRequest(path, { op: 'inject', fault: 'clear' }), { ok: true, fault: 'clear' });
-  await until(() => d.channel.counter('heartbeat') !== hb, 10000, 'the driver to beat again');
+  await until(() => d.channel.counter('heartbeat') !== hb, 'the driver to beat again', 10000);
   t.pass('cleared: the driver runs again');
 
   t.match(await controlRequest(path, { op: 'inject', fault: 'meteor' }), { ok: false, error: /unknown fault/ });
   t.match(await controlRequest(path, { op: 'inject', fault: 'backend-crash' }), { ok: true, fault: 'backend-crash' });
-  await until(() => crashed === 1, 5000, 'the crash hook');
+  await until(() => crashed === 1, 'the crash hook', 5000);
   const before = performance.now();
   t.match(await controlRequest(path, { op: 'inject', fault: 'backend-hang', ms: 60 }), { ok: true, ms: 60 }, 'answered before the hang');
   await new Promise((r) => setTimeout(r, 0));
@@ -163,7 +157,7 @@ t.test('inject into a real sim driver, and the CLI', async (t) => {
   t.match(out[4], /phoenix inject: fault driver-slow needs an uplink driver: start serve with --uplink/);
   t.equal(process.exitCode, 1, 'refused → exit 1');
   process.exitCode = 0;
-  await until(() => !d.alive, 10000, 'the crashed driver to be gone');
+  await until(() => !d.alive, 'the crashed driver to be gone', 10000);
   t.pass('driver-crash: the driver process died');
   await t.rejects(runInject([]), /name one fault/);
   await t.rejects(runInject(['driver-hang', '--ms=1.5', '--control', path]), /--ms must be a non-negative integer/);

@@ -9,16 +9,10 @@ import { startDriver, type DriverProcess } from '../../src/driver/supervisor.js'
 import { mapShared } from '../../src/native/index.js';
 import { ChannelWatchdog, sampleChannel } from '../../src/watchdog/watchdog.js';
 import type { Verdict } from '../../src/watchdog/detector.js';
+import { until } from '../netback/harness.js';
 
 const N_FRAMES = 256;
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 function setup(t: { teardown: (fn: () => unknown) => void }): { start: (gen: number) => Promise<DriverProcess> } {
   const dir = mkdtempSync(join('/dev/shm', 'phx-wd-'));
@@ -34,7 +28,7 @@ function setup(t: { teardown: (fn: () => unknown) => void }): { start: (gen: num
     start: async (generation) => {
       const d = startDriver({ name: 'sim', poolPath, nFrames: N_FRAMES, runDir: dir, generation });
       drivers.push(d);
-      await until(() => d.channel.counter('heartbeat') > 0, 20000, 'the sim driver to run');
+      await until(() => d.channel.counter('heartbeat') > 0, 'the sim driver to run', 20000);
       return d;
     },
   };
@@ -62,7 +56,7 @@ t.test('sim driver: idle is fine, hang and device stop are found', async (t) => 
   d1.channel.setControl(Control.hang);
   const hungAt = performance.now();
   send(d1, 4, 0);
-  await until(() => verdicts.length > 0, 10000, 'a verdict on the hung driver');
+  await until(() => verdicts.length > 0, 'a verdict on the hung driver', 10000);
   const dt1 = performance.now() - hungAt;
   t.equal(verdicts[0]!.kind, 'driver-hang');
   t.comment(`driver hang found in ${dt1.toFixed(1)} ms (threshold 200 ms, ${wd.detector.stats.lateTicks} late ticks)`);
@@ -75,13 +69,13 @@ t.test('sim driver: idle is fine, hang and device stop are found', async (t) => 
   const wd2 = new ChannelWatchdog({ periodMs: 1, thresholdMs: 200, probe: probe2, onVerdict: (v) => verdicts.push(v) });
   t.teardown(() => wd2.stop());
   send(d2, 8, 100);
-  await until(() => d2.channel.counter('devTxCompleted') >= 8, 10000, 'the device to complete 8 frames');
+  await until(() => d2.channel.counter('devTxCompleted') >= 8, 'the device to complete 8 frames', 10000);
   wd2.watch(d2.channel);
   d2.channel.setControl(Control.deviceStop);
-  await until(() => d2.channel.counter('controlSeen') === Control.deviceStop, 10000, 'the driver to take the hook');
+  await until(() => d2.channel.counter('controlSeen') === Control.deviceStop, 'the driver to take the hook', 10000);
   const stopAt = performance.now();
   send(d2, 4, 200);
-  await until(() => verdicts.length > 1, 10000, 'a verdict on the stopped device');
+  await until(() => verdicts.length > 1, 'a verdict on the stopped device', 10000);
   t.equal(verdicts[1]!.kind, 'device-hang', verdicts[1]!.reason);
   t.comment(`device hang found in ${(performance.now() - stopAt).toFixed(1)} ms`);
   const s = sampleChannel(d2.channel);
